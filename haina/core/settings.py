@@ -1,0 +1,107 @@
+"""Settings from `HAINA_*` environment variables (and `.env`), one object for the whole process.
+
+The embedded default needs no configuration: SQLite under `var/`, worker threads in the server
+process, keys generated into `var/keys.json` on first run. In production (`HAINA_ENV=production`)
+placeholder or missing keys are refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER = "change-me"
+
+
+class SettingsError(RuntimeError):
+    """Raised when the configuration cannot be used; the message says what to fix."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HAINA_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    redis_url: str | None = None
+    task_mode: Literal["inline-threads", "celery"] = "inline-threads"
+    celery_broker_url: str | None = None
+    worker_threads: int = 4
+    secret_key: str = ""
+    # Field-encryption keys: "version:base64key" items separated by commas; the first encrypts.
+    encryption_keys: str = ""
+    # Keyed hash (HMAC-SHA256) key for exact matching of encrypted values.
+    hash_key: str = ""
+    access_token_minutes: int = 60 * 12
+    session_hours: int = 12
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    max_body_bytes: int = 2 * 1024 * 1024
+    default_language: Literal["zh-CN", "en"] = "zh-CN"
+    demo_mode: bool = False
+    base_url: str = "http://127.0.0.1:8000"
+    event_max_attempts: int = 5
+    event_retry_base_seconds: float = 2.0
+    dispatcher_poll_seconds: float = 0.2
+
+    cookie_secure: bool = Field(default=False)
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.var_dir / 'haina.db').as_posix()}"
+        if self.task_mode == "celery" and not (self.celery_broker_url or self.redis_url):
+            raise SettingsError("HAINA_TASK_MODE=celery needs HAINA_CELERY_BROKER_URL or HAINA_REDIS_URL")
+        keys_needed = {"secret_key": self.secret_key, "encryption_keys": self.encryption_keys, "hash_key": self.hash_key}
+        missing = [name for name, value in keys_needed.items() if not value or PLACEHOLDER in value]
+        if missing:
+            if self.env == "production":
+                names = ", ".join("HAINA_" + name.upper() for name in missing)
+                raise SettingsError(f"{names} must be set to real secrets when HAINA_ENV=production")
+            generated = _load_or_create_keys(self.var_dir)
+            for name in missing:
+                setattr(self, name, generated[name])
+        return self
+
+    @property
+    def broker_url(self) -> str:
+        return self.celery_broker_url or self.redis_url or "memory://"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _load_or_create_keys(var_dir: Path) -> dict[str, str]:
+    """Keys for the embedded default, generated once into var/keys.json (mode 0600)."""
+    path = var_dir / "keys.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    var_dir.mkdir(parents=True, exist_ok=True)
+    keys = {
+        "secret_key": secrets.token_urlsafe(48),
+        "encryption_keys": "1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "hash_key": secrets.token_urlsafe(32),
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(keys, handle)
+    return keys
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and the CLI change the environment)."""
+    get_settings.cache_clear()
