@@ -1,0 +1,83 @@
+"""Which handlers react to which event types.
+
+Handlers are registered by name; the name is stored on each delivery, so it must stay stable
+across releases (renaming a handler orphans its pending deliveries, which then dead-letter).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from haina.core.events.models import OutboxEvent
+
+Handler = Callable[["Session", "OutboxEvent"], None]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    name: str
+    event_type: str
+    handler: Handler
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._by_name: dict[str, Subscription] = {}
+
+    def subscribe(self, event_type: str, *, name: str) -> Callable[[Handler], Handler]:
+        """Decorator: run the handler, in the dispatcher's session, for each `event_type` event."""
+
+        def register(handler: Handler) -> Handler:
+            self.add(event_type, name, handler)
+            return handler
+
+        return register
+
+    def add(self, event_type: str, name: str, handler: Handler) -> None:
+        existing = self._by_name.get(name)
+        # Re-importing a module re-registers the same function; anything else is a name clash.
+        if existing is not None and _origin(existing.handler) != _origin(handler):
+            raise ValueError(f"handler name {name!r} is already used by {_origin(existing.handler)}")
+        self._by_name[name] = Subscription(name=name, event_type=event_type, handler=handler)
+
+    def remove(self, name: str) -> None:
+        self._by_name.pop(name, None)
+
+    def names_for(self, event_type: str) -> list[str]:
+        return sorted(sub.name for sub in self._by_name.values() if sub.event_type == event_type)
+
+    def get(self, name: str) -> Subscription | None:
+        return self._by_name.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+
+def _origin(handler: Handler) -> str:
+    return f"{getattr(handler, '__module__', '?')}.{getattr(handler, '__qualname__', repr(handler))}"
+
+
+registry = Registry()
+subscribe = registry.subscribe
+
+
+def discover_handlers(package: str = "haina", module_name: str = "tasks") -> list[str]:
+    """Import every `<package>.<feature>.tasks` module so its `@subscribe` handlers register."""
+    root = importlib.import_module(package)
+    imported: list[str] = []
+    for feature in pkgutil.iter_modules(root.__path__, prefix=f"{package}."):
+        if not feature.ispkg:
+            continue
+        candidate = f"{feature.name}.{module_name}"
+        if importlib.util.find_spec(candidate) is not None:
+            importlib.import_module(candidate)
+            imported.append(candidate)
+    return imported

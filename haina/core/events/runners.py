@@ -1,0 +1,210 @@
+"""Runners: a poll loop that fans out events and hands due deliveries to threads or Celery.
+
+Both claim deliveries under a lease before handing them over, so two poll loops (two server
+processes, or a restart) never hand out the same delivery twice while the lease holds, and a
+delivery lost with its worker comes due again when the lease runs out.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from typing import TYPE_CHECKING
+
+from haina.core.database import Database
+from haina.core.events.dispatcher import claim_due, fan_out, has_open_work, run_delivery
+from haina.core.events.registry import Registry, discover_handlers
+from haina.core.settings import Settings
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+logger = logging.getLogger(__name__)
+
+THREAD_LEASE_SECONDS = 60.0
+# Long enough for a message to wait its turn in a busy queue; RabbitMQ redelivers a dead
+# worker's messages at once anyway, and with Redis this bounds the wait for its visibility timeout.
+CELERY_LEASE_SECONDS = 300.0
+CELERY_BATCH = 200
+
+
+class Runner:
+    """The shared poll loop; subclasses decide how many deliveries to take and where they go."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        registry: Registry | None = None,
+        poll_seconds: float | None = None,
+        lease_seconds: float,
+    ) -> None:
+        self.database = database
+        self.registry = registry
+        self.poll_seconds = (
+            poll_seconds if poll_seconds is not None else database.settings.dispatcher_poll_seconds
+        )
+        self.lease_seconds = lease_seconds
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("runner already started")
+        self._thread = threading.Thread(target=self._loop, name=f"haina-{type(self).__name__}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop polling and wait (up to `timeout`) for the loop; subclasses also wait for work."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def wake(self) -> None:
+        """Poll now instead of at the next tick (e.g. right after a request emitted events)."""
+        self._wake.set()
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until no event awaits fan-out and no delivery is open; False if time ran out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._is_idle():
+                with self.database.session_factory() as session:
+                    if not has_open_work(session):
+                        return True
+            self.wake()
+            time.sleep(min(0.05, self.poll_seconds))
+        return False
+
+    def poll_once(self) -> int:
+        """Fan out, claim what there is room for and hand it over; returns how many were handed."""
+        with self.database.unit_of_work() as session:
+            fan_out(session, registry=self.registry)
+        room = self._room()
+        if room <= 0:
+            return 0
+        with self.database.unit_of_work() as session:
+            delivery_ids = claim_due(session, limit=room, lease_seconds=self.lease_seconds)
+        if delivery_ids:
+            self._hand_over(delivery_ids)
+        return len(delivery_ids)
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                handed = self.poll_once()
+            except Exception:  # noqa: BLE001 - a database blip must not end the loop
+                logger.exception("event poll failed; trying again")
+                handed = 0
+            if handed == 0:
+                self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+
+    def _room(self) -> int:
+        raise NotImplementedError
+
+    def _hand_over(self, delivery_ids: list[str]) -> None:
+        raise NotImplementedError
+
+    def _is_idle(self) -> bool:
+        return True
+
+
+class ThreadRunner(Runner):
+    """Runs deliveries on a pool of `settings.worker_threads` threads in this process."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        registry: Registry | None = None,
+        threads: int | None = None,
+        poll_seconds: float | None = None,
+        lease_seconds: float = THREAD_LEASE_SECONDS,
+    ) -> None:
+        super().__init__(database, registry=registry, poll_seconds=poll_seconds, lease_seconds=lease_seconds)
+        self.threads = threads or database.settings.worker_threads
+        self._executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="haina-event")
+        self._in_flight: set[str] = set()
+        self._lock = threading.Lock()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop taking work and let running deliveries finish; nothing is left half-claimed
+        because the loop only claims what a free thread can start at once."""
+        super().stop(timeout)
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _room(self) -> int:
+        with self._lock:
+            return self.threads - len(self._in_flight)
+
+    def _hand_over(self, delivery_ids: list[str]) -> None:
+        for delivery_id in delivery_ids:
+            with self._lock:
+                self._in_flight.add(delivery_id)
+            future = self._executor.submit(run_delivery, self.database, delivery_id, registry=self.registry)
+            future.add_done_callback(partial(self._finished, delivery_id))
+
+    def _finished(self, delivery_id: str, future: Future[object]) -> None:
+        with self._lock:
+            self._in_flight.discard(delivery_id)
+        error = future.exception() if not future.cancelled() else None
+        if error is not None:
+            # run_delivery records handler errors itself; this is the database failing. The
+            # lease brings the delivery back.
+            logger.error("event delivery %s could not be run: %s", delivery_id, error, exc_info=error)
+        self._wake.set()
+
+    def _is_idle(self) -> bool:
+        with self._lock:
+            return not self._in_flight
+
+
+class CeleryRunner(Runner):
+    """Publishes due deliveries as `haina.events.run_delivery` tasks for Celery workers."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        app: Celery | None = None,
+        queue: str | None = None,
+        registry: Registry | None = None,
+        poll_seconds: float | None = None,
+        lease_seconds: float = CELERY_LEASE_SECONDS,
+    ) -> None:
+        from haina.core.events.celery_app import EVENTS_QUEUE, create_celery_app
+
+        super().__init__(database, registry=registry, poll_seconds=poll_seconds, lease_seconds=lease_seconds)
+        self.app = app or create_celery_app(database.settings)
+        self.queue = queue or EVENTS_QUEUE
+
+    def _room(self) -> int:
+        return CELERY_BATCH
+
+    def _hand_over(self, delivery_ids: list[str]) -> None:
+        from haina.core.events.celery_app import RUN_DELIVERY_TASK
+
+        for delivery_id in delivery_ids:
+            # If publishing fails part-way, the unpublished ones come due again with their lease.
+            self.app.send_task(RUN_DELIVERY_TASK, args=[delivery_id], queue=self.queue)
+
+
+def start_runner(settings: Settings, database: Database) -> Runner:
+    """Import every module's handlers and start the runner that `settings.task_mode` asks for."""
+    discover_handlers()
+    runner: Runner
+    if settings.task_mode == "celery":
+        from haina.core.events.celery_app import create_celery_app
+
+        runner = CeleryRunner(database, app=create_celery_app(settings))
+    else:
+        runner = ThreadRunner(database, threads=settings.worker_threads)
+    runner.start()
+    return runner

@@ -1,0 +1,42 @@
+"""Console and error-message translations: Simplified Chinese by default, English available.
+
+The catalogs live in `haina/core/locales/<language>.json` (flat `key → text` maps, `{name}`
+placeholders). Both languages carry the same keys; a missing key falls back to the default
+given by the caller, then to the Chinese text, then to the key itself.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+LANGUAGES = ("zh-CN", "en")
+DEFAULT_LANGUAGE = "zh-CN"
+LOCALES_DIR = Path(__file__).resolve().parent / "locales"
+
+
+def load_catalogs(directory: Path = LOCALES_DIR) -> dict[str, dict[str, str]]:
+    return {language: json.loads((directory / f"{language}.json").read_text(encoding="utf-8")) for language in LANGUAGES}
+
+
+MESSAGES: dict[str, dict[str, str]] = load_catalogs()
+
+
+def normalise_language(value: str | None) -> str:
+    if not value:
+        return DEFAULT_LANGUAGE
+    value = value.strip()
+    if value.lower().startswith("en"):
+        return "en"
+    if value.lower().startswith("zh"):
+        return "zh-CN"
+    return DEFAULT_LANGUAGE
+
+
+def gettext(language: str, key: str, default: str | None = None, **params: Any) -> str:
+    """The text for `key` in `language`, falling back to `default`, then the key itself."""
+    text = MESSAGES.get(language, {}).get(key)
+    if text is None:
+        text = default if default is not None else MESSAGES[DEFAULT_LANGUAGE].get(key, key)
+    return text.format(**params) if params else text

@@ -1,0 +1,18 @@
+"""Imports every module's tables so `Base.metadata` is complete (Alembic and tests use it)."""
+
+from haina.core.database import Base
+
+MODEL_MODULES = (
+    "haina.core.tenancy.models",
+    "haina.core.auth.models",
+    "haina.core.audit.models",
+    "haina.core.events.models",
+)
+
+
+def load_all_models() -> type[Base]:
+    import importlib
+
+    for name in MODEL_MODULES:
+        importlib.import_module(name)
+    return Base

@@ -1,0 +1,84 @@
+"""The one ASGI app factory: `haina.web.app:create_app()`."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+
+from haina import __version__
+from haina.core.database import Database
+from haina.core.settings import Settings, get_settings
+from haina.web.errors import install_error_handlers
+from haina.web.middleware import BodyLimitMiddleware, LanguageMiddleware
+from haina.web.security import declared_access
+
+log = logging.getLogger("haina.web")
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+# Routers of the app, in order; each module path exposes `router`.
+ROUTERS = (
+    "haina.web.health",
+    "haina.core.auth.api",
+    "haina.core.audit.api",
+    "haina.core.events.api",
+)
+
+
+class UndeclaredRouteError(RuntimeError):
+    """A route without `require(...)` or `PUBLIC`: access must be declared on purpose."""
+
+
+def check_route_declarations(app: FastAPI) -> None:
+    missing = [
+        f"{sorted(route.methods)} {route.path}"
+        for route in app.routes
+        if isinstance(route, APIRoute) and declared_access(route) is None
+    ]
+    if missing:
+        raise UndeclaredRouteError("routes without a declared permission: " + ", ".join(missing))
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None, *, start_workers: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    database = database or Database(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runner = None
+        if start_workers:
+            from haina.core.events import start_runner
+
+            runner = start_runner(settings, database)
+        app.state.event_runner = runner
+        try:
+            yield
+        finally:
+            if runner is not None:
+                runner.stop()
+
+    app = FastAPI(
+        title="Haina 海纳 SCRM",
+        version=__version__,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    install_error_handlers(app)
+    for module_name in ROUTERS:
+        app.include_router(importlib.import_module(module_name).router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    check_route_declarations(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(LanguageMiddleware)
+    return app

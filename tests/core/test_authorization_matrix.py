@@ -1,0 +1,154 @@
+"""Authorization matrix, generated from the app's route table × roles × two tenants.
+
+- Every route declares its access (`require(...)` or `PUBLIC`); a new route without one fails.
+- Each role gets exactly what its permissions say: allowed → not 401/403, denied → 403.
+- Another tenant's object answers 404, exactly like a missing one.
+- A denied write changes no table but the audit log.
+- Without credentials, every non-public route answers 401 (API) or a redirect to the login page.
+
+A new route needs a sample below for each path parameter, and a body for unsafe methods; the
+test says so when one is missing.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from sqlalchemy import func, select
+
+from haina.core.auth.permissions import Permission, Role, has_permission
+from haina.models import load_all_models
+from haina.web.app import create_app
+from haina.web.security import declared_access
+from tests.conftest import make_settings
+from tests.factories import TenantFixture, bearer, make_tenant, token_for
+
+# Path parameter → which object of a tenant fills it.
+PATH_SAMPLES: dict[str, Callable[[TenantFixture], str]] = {
+    "user_id": lambda tenant: tenant.users["agent"],
+    "delivery_id": lambda tenant: tenant.extra["delivery_id"],
+    "code": lambda tenant: "en",
+    "module": lambda tenant: "customers",
+}
+
+# Request bodies for unsafe methods: (method, path) → {"json": …} or {"data": …}; made fresh per call.
+BODY_SAMPLES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
+    ("POST", "/api/v1/auth/token"): lambda: {"json": {"username": "nobody", "password": "nothing-here"}},
+    ("POST", "/api/v1/users"): lambda: {
+        "json": {"username": f"u{uuid.uuid4().hex[:10]}", "display_name": "新成员", "role": "agent", "password": "long-enough-pw"}
+    },
+    ("PATCH", "/api/v1/users/{user_id}"): lambda: {"json": {"display_name": "改名"}},
+}
+
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+PARAM = re.compile(r"{(\w+)(?::\w+)?}")
+
+
+def _routes(app: Any) -> list[tuple[str, str, APIRoute]]:
+    found = []
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            for method in sorted(route.methods - {"HEAD"}):
+                found.append((method, route.path, route))
+    return found
+
+
+def _fill(path: str, tenant: TenantFixture) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in PATH_SAMPLES:
+            pytest.fail(f"add a sample for path parameter '{name}' to PATH_SAMPLES in {__file__}")
+        return PATH_SAMPLES[name](tenant)
+
+    return PARAM.sub(substitute, path)
+
+
+def _body(method: str, path: str) -> dict[str, Any]:
+    if method not in UNSAFE:
+        return {}
+    sample = BODY_SAMPLES.get((method, path))
+    return sample() if sample else {}
+
+
+def _row_counts(database: Any) -> dict[str, int]:
+    metadata = load_all_models().metadata
+    with database.unit_of_work() as session:
+        return {
+            table.name: int(session.scalar(select(func.count()).select_from(table)) or 0)
+            for table in metadata.sorted_tables
+            if table.name not in {"audit_log", "console_sessions"}
+        }
+
+
+def _prepare_extra(database: Any, tenant: TenantFixture) -> None:
+    """Objects some routes address: a dead-lettered delivery in this tenant."""
+    from haina.core.events.models import EventDelivery, OutboxEvent
+
+    with database.unit_of_work() as session:
+        event = OutboxEvent(tenant_id=tenant.id, type="test.happened", payload={})
+        session.add(event)
+        session.flush()
+        delivery = EventDelivery(tenant_id=tenant.id, event_id=event.id, handler="tests.nothing", status="dead", last_error="boom")
+        session.add(delivery)
+        session.flush()
+        tenant.extra["delivery_id"] = delivery.id
+
+
+def test_every_route_declares_its_access(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(make_settings(tmp_path), start_workers=False)
+    undeclared = [f"{method} {path}" for method, path, route in _routes(app) if declared_access(route) is None]
+    assert undeclared == []
+    assert _routes(app), "the route table is empty"
+
+
+def test_unsafe_routes_have_body_samples(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(make_settings(tmp_path), start_workers=False)
+    missing = [
+        f"{method} {path}"
+        for method, path, route in _routes(app)
+        if method in UNSAFE and (method, path) not in BODY_SAMPLES and route.body_field is not None
+    ]
+    assert missing == [], f"add request bodies to BODY_SAMPLES in {__file__}"
+
+
+def test_matrix(client, app, database, settings) -> None:  # type: ignore[no-untyped-def]
+    home = make_tenant(database, settings)
+    other = make_tenant(database, settings)
+    _prepare_extra(database, home)
+    _prepare_extra(database, other)
+    tokens = {role.value: token_for(client, home.usernames[role.value]) for role in Role}
+    problems: list[str] = []
+
+    for method, path, route in _routes(app):
+        access = declared_access(route)
+        own_path, other_path = _fill(path, home), _fill(path, other)
+        for role in Role:
+            headers = bearer(tokens[role.value])
+            allowed = access == "public" or has_permission(role.value, Permission(access))
+            before = _row_counts(database) if method in UNSAFE and not allowed else None
+            response = client.request(method, own_path, headers=headers, follow_redirects=False, **_body(method, path))
+            status = response.status_code
+            if status >= 500:
+                problems.append(f"{role.value} {method} {path}: {status} {response.text[:200]}")
+            elif allowed and status in (401, 403):
+                problems.append(f"{role.value} {method} {path}: expected access, got {status}")
+            elif not allowed:
+                if status != 403:
+                    problems.append(f"{role.value} {method} {path}: expected 403, got {status}")
+                if before is not None and _row_counts(database) != before:
+                    problems.append(f"{role.value} {method} {path}: a denied write changed the database")
+            if allowed and other_path != own_path and access != "public":
+                foreign = client.request(method, other_path, headers=headers, follow_redirects=False, **_body(method, path))
+                if foreign.status_code != 404:
+                    problems.append(f"{role.value} {method} {path}: another tenant's object gave {foreign.status_code}, not 404")
+        if access != "public":
+            anonymous = client.request(method, own_path, follow_redirects=False, **_body(method, path))
+            location = anonymous.headers.get("location", "")
+            if not (anonymous.status_code == 401 or (anonymous.status_code in (302, 303) and location.startswith("/login"))):
+                problems.append(f"anonymous {method} {path}: expected 401 or a redirect to /login, got {anonymous.status_code}")
+    assert problems == [], "\n".join(problems)
