@@ -111,18 +111,16 @@ def serve(
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(help="worker processes")] = 2,
-    queues: Annotated[str, typer.Option(help="comma-separated queue names")] = "",
+    queues: Annotated[str, typer.Option(help="comma-separated queue names (default: the events queue)")] = "",
     loglevel: str = "info",
 ) -> None:
     """Run Celery workers for the event dispatcher (HAINA_TASK_MODE=celery)."""
     settings = _settings()
     if settings.task_mode != "celery":
         typer.secho("HAINA_TASK_MODE is not 'celery': the server runs events on its own threads", fg=typer.colors.YELLOW, err=True)
-    from haina.core.events.celery_app import celery_app
+    from haina.core.events.celery_app import EVENTS_QUEUE, celery_app
 
-    argv = ["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
-    if queues:
-        argv.append(f"--queues={queues}")
+    argv = ["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}", f"--queues={queues or EVENTS_QUEUE}"]
     celery_app.worker_main(argv)
 
 

@@ -29,6 +29,7 @@ ROUTERS = (
     "haina.core.auth.api",
     "haina.core.audit.api",
     "haina.core.events.api",
+    "haina.web.views",
 )
 
 

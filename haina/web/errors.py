@@ -36,8 +36,19 @@ def language_of(request: Request) -> str:
     return getattr(request.state, "language", "zh-CN")
 
 
-def error_response(request: Request, status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+    specifics: str = "",
+) -> JSONResponse:
+    """`specifics` (which field, what is wrong) is appended to the translated message."""
     text = gettext(language_of(request), f"error.{code}", default=message)
+    if specifics and text != message:
+        text = f"{text}: {specifics}"
     body: dict[str, Any] = {"error": {"code": code, "message": text}}
     if text != message:
         body["error"]["detail_en"] = message
@@ -76,7 +87,7 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(request, 422, "malformed_json", "the request body is not valid JSON", _describe_validation(errors))
         problems = _describe_validation(errors)
         summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5])
-        return error_response(request, 422, "invalid_input", f"invalid request: {summary}", problems)
+        return error_response(request, 422, "invalid_input", f"invalid request: {summary}", problems, specifics=summary)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:

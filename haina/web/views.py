@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
@@ -45,6 +45,7 @@ LOGIN_CSRF_COOKIE = "haina_login_csrf"
 LANGUAGE_COOKIE_DAYS = 365
 AUDIT_PAGE_SIZE = 50
 ACTIVITY_DAYS = 14
+DEAD_LETTER_PAGE_SIZE = 100
 # Actions offered in the audit filter; any other action name can be typed in.
 KNOWN_AUDIT_ACTIONS = (
     "auth.login",
@@ -56,6 +57,7 @@ KNOWN_AUDIT_ACTIONS = (
     "permission.denied",
     "pii.read",
     "export.audit_log",
+    "events.replayed",
 )
 
 
@@ -412,21 +414,23 @@ def _events_function(name: str) -> Callable[..., Any] | None:
 
 
 @router.get("/settings/dead-letters")
-def dead_letters_page(request: Request, actor: EventsReader, session: SessionDep) -> HTMLResponse:
+def dead_letters_page(request: Request, actor: EventsReader, session: SessionDep, replayed: Annotated[int | None, Query(ge=0, le=1_000_000)] = None) -> HTMLResponse:
     list_dead_letters = _events_function("list_dead_letters")
-    letters = list(list_dead_letters(session, actor.tenant_id)) if list_dead_letters else []
+    letters = list_dead_letters(session, actor.tenant_id, limit=DEAD_LETTER_PAGE_SIZE) if list_dead_letters else []
     context = {
         "is_available": list_dead_letters is not None,
         "letters": letters,
         "can_replay": actor.can(Permission.EVENTS_MANAGE) and _events_function("replay") is not None,
+        "notice": gettext(language_of(request), "dead_letters.replayed", count=replayed) if replayed is not None else "",
     }
     return render(request, "settings/dead_letters.html", context, session=session)
 
 
-@router.post("/settings/dead-letters/{letter_id}/replay")
-def replay_dead_letter(letter_id: str, request: Request, actor: EventsManager, session: SessionDep) -> Response:
+@router.post("/settings/dead-letters/{delivery_id}/replay")
+def replay_dead_letter(delivery_id: Annotated[str, Path(max_length=32)], request: Request, actor: EventsManager, session: SessionDep) -> Response:
     replay = _events_function("replay")
     if replay is None:
         raise NotFound("replaying dead letters is not available yet", code="not_available")
-    replay(session, actor.tenant_id, letter_id)
-    return RedirectResponse("/settings/dead-letters", status_code=303)
+    count = replay(session, actor.tenant_id, delivery_id)
+    audit.record(session, "events.replayed", actor=actor, target_type="event_delivery", target_id=delivery_id)
+    return RedirectResponse(f"/settings/dead-letters?replayed={count}", status_code=303)

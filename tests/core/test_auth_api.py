@@ -123,7 +123,8 @@ def test_user_management(client, tenant) -> None:  # type: ignore[no-untyped-def
         json={"username": "new-agent-2", "display_name": "x", "role": "king", "password": "long-enough-pw"},
         headers=bearer(token),
     )
-    assert bad_role.status_code == 422 and "role" in bad_role.json()["error"]["message"]
+    assert bad_role.status_code == 422 and bad_role.json()["error"]["code"] == "unknown_role"
+    assert "owner" in bad_role.json()["error"]["detail_en"]
     patched = client.patch(f"/api/v1/users/{user_id}", json={"role": "operator"}, headers=bearer(token))
     assert patched.status_code == 200 and patched.json()["role"] == "operator"
     audit = client.get("/api/v1/audit", params={"action": "user.updated"}, headers=bearer(token)).json()

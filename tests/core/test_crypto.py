@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from haina.core.crypto import DecryptionError, FieldCipher, generate_key_spec, keyed_hash, mask_phone, parse_keys
+from haina.core.crypto import (
+    DecryptionError,
+    FieldCipher,
+    generate_key_spec,
+    keyed_hash,
+    mask_phone,
+    parse_keys,
+)
 
 KEY_1 = "1:" + base64.b64encode(b"a" * 32).decode()
 KEY_2 = "2:" + base64.b64encode(b"b" * 32).decode()

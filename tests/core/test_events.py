@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -16,6 +17,7 @@ from haina.core import clock
 from haina.core.database import Database
 from haina.core.errors import Conflict, NotFound
 from haina.core.events import (
+    CeleryRunner,
     DeliveryOutcome,
     DeliveryStatus,
     EventDelivery,
@@ -32,8 +34,10 @@ from haina.core.events import (
     replay,
     run_delivery,
     run_due,
+    start_runner,
 )
 from haina.core.events.dispatcher import claim_due
+from tests.conftest import make_settings
 
 TENANT = "tenant-a"
 OTHER_TENANT = "tenant-b"
@@ -155,7 +159,9 @@ def test_inbox_keeps_one_item_per_dedupe_key(database: Database) -> None:
 
     with database.session_factory() as session:
         item = session.scalars(select(InboxItem).where(InboxItem.tenant_id == TENANT)).one()
-        received = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "youzan.payload_received")).all()
+        received = session.scalars(
+            select(OutboxEvent).where(OutboxEvent.type == "youzan.payload_received")
+        ).all()
     assert item.payload == b'{"tid": 9}' and item.headers == {"X-Sign": "abc"}
     assert item.status == InboxStatus.RECEIVED
     assert sorted(event.tenant_id for event in received) == sorted([TENANT, OTHER_TENANT])
@@ -191,7 +197,9 @@ def test_inbox_dedupes_concurrent_receivers(database: Database) -> None:
 # --- retries, dead letters, replay ---------------------------------------------------------
 
 
-def test_failing_handler_is_retried_then_succeeds_with_one_effect(database: Database, frozen_clock: None) -> None:
+def test_failing_handler_is_retried_then_succeeds_with_one_effect(
+    database: Database, frozen_clock: None
+) -> None:
     calls: list[int] = []
     registry = Registry()
     registry.add("order.paid", "tags.flaky", flaky(2, calls))
@@ -213,7 +221,9 @@ def test_failing_handler_is_retried_then_succeeds_with_one_effect(database: Data
     assert effects(database) == Counter({event_uuid: 1})
 
 
-def test_always_failing_handler_is_dead_lettered_with_its_error(database: Database, frozen_clock: None) -> None:
+def test_always_failing_handler_is_dead_lettered_with_its_error(
+    database: Database, frozen_clock: None
+) -> None:
     def broken(session: Session, event: OutboxEvent) -> None:
         raise ValueError(f"cannot map order {event.payload['number']}")
 
@@ -278,7 +288,9 @@ def test_replay_runs_a_dead_letter_again_after_the_fix(database: Database, froze
     assert effects(database) == Counter({first: 1, second: 1})
 
 
-def test_unregistered_handler_is_dead_lettered_with_the_reason(database: Database, frozen_clock: None) -> None:
+def test_unregistered_handler_is_dead_lettered_with_the_reason(
+    database: Database, frozen_clock: None
+) -> None:
     registry = Registry()
     registry.add("order.paid", "tags.removed_later", apply_effect)
     emit_committed(database)
@@ -355,7 +367,9 @@ def test_concurrent_duplicate_deliveries_apply_the_effect_once(database: Databas
     (delivery,) = deliveries(database)
 
     outcomes: list[DeliveryOutcome] = []
-    first = threading.Thread(target=lambda: outcomes.append(run_delivery(database, delivery.id, registry=registry)))
+    first = threading.Thread(
+        target=lambda: outcomes.append(run_delivery(database, delivery.id, registry=registry))
+    )
     first.start()
     assert started.wait(30), "the first run never reached the handler"
     outcomes.append(run_delivery(database, delivery.id, registry=registry))
@@ -438,3 +452,27 @@ def test_thread_runner_stop_lets_a_running_delivery_finish(database: Database) -
         runner.stop()
     assert [d.status for d in deliveries(database)] == ["done"]
     assert effects(database) == Counter({event_uuid: 1})
+
+
+def test_start_runner_follows_the_task_mode(database: Database, tmp_path: Path) -> None:
+    threads = start_runner(database.settings, database)
+    try:
+        assert isinstance(threads, ThreadRunner) and threads.threads == database.settings.worker_threads
+    finally:
+        threads.stop()
+
+    settings = make_settings(
+        tmp_path,
+        database_url=database.settings.database_url,
+        task_mode="celery",
+        redis_url="redis://127.0.0.1:6379/0",
+    )
+    celery = start_runner(settings, database)
+    try:
+        assert isinstance(celery, CeleryRunner)
+        conf = celery.app.conf
+        assert conf.broker_url == "redis://127.0.0.1:6379/0"
+        assert conf.task_acks_late and conf.task_reject_on_worker_lost
+        assert conf.worker_prefetch_multiplier == 1 and conf.task_serializer == "json"
+    finally:
+        celery.stop()

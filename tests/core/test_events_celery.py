@@ -16,7 +16,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -80,7 +80,9 @@ class Worker:
             "HAINA_EVENT_MAX_ATTEMPTS": str(settings.event_max_attempts),
             "HAINA_EVENT_RETRY_BASE_SECONDS": str(settings.event_retry_base_seconds),
             handlers.MARKER_DIR_VARIABLE: str(markers),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(HANDLERS_PATH.parent), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(HANDLERS_PATH.parent), os.environ.get("PYTHONPATH")])
+            ),
         }
         command = [
             sys.executable,
@@ -162,7 +164,9 @@ class Harness:
             )
 
     def start_worker(self) -> Worker:
-        worker = Worker(self.settings, self.queue, self.markers, self.tmp_path / f"worker-{len(self.workers)}.log")
+        worker = Worker(
+            self.settings, self.queue, self.markers, self.tmp_path / f"worker-{len(self.workers)}.log"
+        )
         self.workers.append(worker)
         return worker
 
@@ -170,9 +174,9 @@ class Harness:
     def log(self) -> Path | None:
         return self.workers[-1].log if self.workers else None
 
-    def emit(self, payloads: list[dict[str, object]]) -> list[str]:
+    def emit(self, payloads: Sequence[Mapping[str, object]]) -> list[str]:
         with self.database.unit_of_work() as session:
-            return [emit(session, TENANT, handlers.EVENT_TYPE, payload).uuid for payload in payloads]
+            return [emit(session, TENANT, handlers.EVENT_TYPE, dict(payload)).uuid for payload in payloads]
 
     def deliveries(self) -> list[EventDelivery]:
         with self.database.session_factory() as session:
@@ -301,7 +305,9 @@ def test_sigkill_after_commit_before_ack_applies_the_effect_once(rabbitmq_harnes
         "the redelivered task to run",
         harness.log,
     )
-    redelivered = [outcome for d, outcome, pid in harness.outcomes() if d == delivery.id and pid != killed_pid]
+    redelivered = [
+        outcome for d, outcome, pid in harness.outcomes() if d == delivery.id and pid != killed_pid
+    ]
     assert redelivered == ["skipped"]
     assert harness.effects() == [(held, killed_pid)]
     assert_exactly_once(harness, [held])

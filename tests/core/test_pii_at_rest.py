@@ -50,8 +50,8 @@ def test_pg_dump_has_no_plaintext_phone(tmp_path: Path, postgres_url: str) -> No
         database.dispose()
         assert found == DEMO_USERS[0][0]
     finally:
-        from tests.conftest import _empty_tables
         from haina.core.database import Database
+        from tests.conftest import _empty_tables
 
         cleanup = Database(settings)
         _empty_tables(cleanup)

@@ -77,14 +77,24 @@ def make_client(state: SandboxState) -> TestClient:
 def connect(client: TestClient, shop: Shop = SHOP) -> dict[str, Any]:
     consent = client.get(
         "/sandbox/jd/oauth2/to_login",
-        params={"app_key": shop.app_key, "redirect_uri": "https://haina.example/cb", "state": "s1", "response_type": "code"},
+        params={
+            "app_key": shop.app_key,
+            "redirect_uri": "https://haina.example/cb",
+            "state": "s1",
+            "response_type": "code",
+        },
         follow_redirects=False,
     )
     assert consent.status_code in (302, 307)
     code = parse_qs(urlsplit(consent.headers["location"]).query)["code"][0]
     grant = client.get(
         "/sandbox/jd/oauth2/access_token",
-        params={"app_key": shop.app_key, "app_secret": shop.app_secret, "grant_type": "authorization_code", "code": code},
+        params={
+            "app_key": shop.app_key,
+            "app_secret": shop.app_secret,
+            "grant_type": "authorization_code",
+            "code": code,
+        },
     ).json()
     assert grant["access_token"]
     return grant
@@ -163,11 +173,20 @@ def test_refresh_token_gives_a_working_token_and_retires_the_old_one(frozen: Non
     grant = connect(client)
     refreshed = client.post(
         "/sandbox/jd/oauth2/refresh_token",
-        data={"app_key": SHOP.app_key, "app_secret": SHOP.app_secret, "refresh_token": grant["refresh_token"]},
+        data={
+            "app_key": SHOP.app_key,
+            "app_secret": SHOP.app_secret,
+            "refresh_token": grant["refresh_token"],
+        },
     ).json()
     assert "jingdong_pop_order_search_responce" in call(client, refreshed["access_token"])
     assert call(client, grant["access_token"])["error_response"]["code"] == "19"
-    wrong_secret = {"app_key": SHOP.app_key, "app_secret": "x", "grant_type": "authorization_code", "code": "c"}
+    wrong_secret = {
+        "app_key": SHOP.app_key,
+        "app_secret": "x",
+        "grant_type": "authorization_code",
+        "code": "c",
+    }
     assert client.get("/sandbox/jd/oauth2/access_token", params=wrong_secret).status_code == 400
 
 
@@ -203,7 +222,15 @@ def test_modified_window_returns_exactly_the_changed_orders(frozen: None) -> Non
     start, end = START + timedelta(minutes=61), START + timedelta(minutes=94)
     body = result(call(client, token, start_date=shanghai(start), end_date=shanghai(end), dateType=0))
     assert {order["orderId"] for order in body["orderInfoList"]} == {order.order_id for order in changed}
-    by_creation = result(call(client, token, start_date=shanghai(START), end_date=shanghai(START + timedelta(minutes=2)), dateType=1))
+    by_creation = result(
+        call(
+            client,
+            token,
+            start_date=shanghai(START),
+            end_date=shanghai(START + timedelta(minutes=2)),
+            dateType=1,
+        )
+    )
     assert {order["orderId"] for order in by_creation["orderInfoList"]} == {"230000000001"}
 
 
@@ -254,7 +281,9 @@ def test_throttle_fault_body_is_configurable_and_error_fault_is_a_5xx(frozen: No
     token = connect(client)["access_token"]
     state.faults.set("jd", FaultPlan(throttle_rate=1.0))
     assert call(client, token) == jd.THROTTLE_BODY
-    state.scratch["jd"]["throttle_body"] = {"error_response": {"code": "99", "zh_desc": "限流", "en_desc": "limited"}}
+    state.scratch["jd"]["throttle_body"] = {
+        "error_response": {"code": "99", "zh_desc": "限流", "en_desc": "limited"}
+    }
     assert call(client, token)["error_response"]["code"] == "99"
     state.faults.set("jd", FaultPlan(error_rate=1.0))
     assert client.post("/sandbox/jd/routerjson", data={}).status_code == 502

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from haina.core import clock
 from haina.platforms.pdd.signing import sign
 from haina.sandbox.emulators import pdd
+from haina.sandbox.emulators.gateway_common import dumps_exact, unseal, yuan_number
 from haina.sandbox.faults import FaultPlan
 from haina.sandbox.state import SandboxState
 from haina.sandbox.world import Order, OrderLine, Refund, Shop, World
@@ -73,7 +74,9 @@ def make_client(state: SandboxState) -> TestClient:
     return TestClient(app)
 
 
-def call(client: TestClient, api: str, shop: Shop = SHOP, *, secret: str | None = None, **business: Any) -> Any:
+def call(
+    client: TestClient, api: str, shop: Shop = SHOP, *, secret: str | None = None, **business: Any
+) -> Any:
     parameters = {"type": api, "client_id": shop.app_key, "timestamp": str(int(clock.now().timestamp()))}
     parameters.update({key: str(value) for key, value in business.items()})
     parameters["sign"] = sign(parameters, secret or shop.app_secret)
@@ -101,7 +104,10 @@ def authorise(client: TestClient, shop: Shop = SHOP) -> dict[str, Any]:
 
 
 def window(start: datetime, minutes: int = 30) -> dict[str, int]:
-    return {"start_updated_at": int(start.timestamp()), "end_updated_at": int((start + timedelta(minutes=minutes)).timestamp())}
+    return {
+        "start_updated_at": int(start.timestamp()),
+        "end_updated_at": int((start + timedelta(minutes=minutes)).timestamp()),
+    }
 
 
 @pytest.fixture
@@ -121,7 +127,9 @@ def test_signed_increment_call_answers_under_its_root_key(frozen: None) -> None:
 def test_wrong_signature_gets_pdd_20004(frozen: None) -> None:
     client = make_client(SandboxState(make_world([make_order(1)])))
     token = connect(client)
-    answer = call(client, "pdd.order.number.list.increment.get", secret="wrong", access_token=token, **window(START))
+    answer = call(
+        client, "pdd.order.number.list.increment.get", secret="wrong", access_token=token, **window(START)
+    )
     error = answer["error_response"]
     assert error["error_code"] == 20004 and error["sub_code"] == "20004"
     assert error["error_msg"] and error["request_id"]
@@ -157,7 +165,9 @@ def test_unknown_and_expired_tokens_get_10019(frozen: None) -> None:
 def test_refresh_replaces_the_token_and_reauthorising_revokes_the_old_one(frozen: None) -> None:
     client = make_client(SandboxState(make_world([make_order(1)])))
     first = authorise(client)
-    assert first["owner_id"] == SHOP.shop_id and first["expires_in"] == pdd.ACCESS_TOKEN_LIFETIME.total_seconds()
+    assert (
+        first["owner_id"] == SHOP.shop_id and first["expires_in"] == pdd.ACCESS_TOKEN_LIFETIME.total_seconds()
+    )
 
     def works(token: str) -> bool:
         answer = call(client, "pdd.order.number.list.increment.get", access_token=token, **window(START))
@@ -181,7 +191,12 @@ def test_pages_return_every_order_exactly_once_in_either_direction(frozen: None)
     page = 1
     while True:
         body = call(
-            client, "pdd.order.number.list.increment.get", access_token=token, page=page, page_size=5, **window(START)
+            client,
+            "pdd.order.number.list.increment.get",
+            access_token=token,
+            page=page,
+            page_size=5,
+            **window(START),
         )["order_sn_increment_get_response"]
         assert body["total_count"] == 23
         seen += [order["order_sn"] for order in body["order_sn_list"]]
@@ -193,7 +208,12 @@ def test_pages_return_every_order_exactly_once_in_either_direction(frozen: None)
         order["order_sn"]
         for page in range(5, 0, -1)
         for order in call(
-            client, "pdd.order.number.list.increment.get", access_token=token, page=page, page_size=5, **window(START)
+            client,
+            "pdd.order.number.list.increment.get",
+            access_token=token,
+            page=page,
+            page_size=5,
+            **window(START),
         )["order_sn_increment_get_response"]["order_sn_list"]
     ]
     assert sorted(backwards) == sorted(seen)
@@ -207,11 +227,17 @@ def test_increment_window_returns_exactly_the_orders_changed_in_it(frozen: None)
     client = make_client(SandboxState(make_world([*changed, *unchanged, unpaid, elsewhere])))
     token = connect(client)
     body = call(
-        client, "pdd.order.number.list.increment.get", access_token=token, **window(START + timedelta(minutes=35))
+        client,
+        "pdd.order.number.list.increment.get",
+        access_token=token,
+        **window(START + timedelta(minutes=35)),
     )["order_sn_increment_get_response"]
     assert {order["order_sn"] for order in body["order_sn_list"]} == {order.order_id for order in changed}
     edge = call(
-        client, "pdd.order.number.list.increment.get", access_token=token, **window(START + timedelta(minutes=32))
+        client,
+        "pdd.order.number.list.increment.get",
+        access_token=token,
+        **window(START + timedelta(minutes=32)),
     )["order_sn_increment_get_response"]
     assert [order["order_sn"] for order in edge["order_sn_list"]] == [changed[0].order_id]
 
@@ -219,7 +245,9 @@ def test_increment_window_returns_exactly_the_orders_changed_in_it(frozen: None)
 def test_increment_window_longer_than_30_minutes_is_refused(frozen: None) -> None:
     client = make_client(SandboxState(make_world([make_order(1)])))
     token = connect(client)
-    answer = call(client, "pdd.order.number.list.increment.get", access_token=token, **window(START, minutes=31))
+    answer = call(
+        client, "pdd.order.number.list.increment.get", access_token=token, **window(START, minutes=31)
+    )
     assert answer["error_response"]["error_code"] == pdd.SPAN_TOO_LONG
 
 
@@ -231,7 +259,9 @@ def test_status_filters_follow_pdd_codes(frozen: None) -> None:
     token = connect(client)
 
     def listed(**filters: int) -> set[str]:
-        body = call(client, "pdd.order.number.list.increment.get", access_token=token, **window(START), **filters)
+        body = call(
+            client, "pdd.order.number.list.increment.get", access_token=token, **window(START), **filters
+        )
         return {order["order_sn"] for order in body["order_sn_increment_get_response"]["order_sn_list"]}
 
     assert listed(order_status=2) == {shipped.order_id}
@@ -242,11 +272,17 @@ def test_status_filters_follow_pdd_codes(frozen: None) -> None:
 def test_order_list_by_paid_time_allows_at_most_24_hours(frozen: None) -> None:
     client = make_client(SandboxState(make_world([make_order(1), make_order(2)])))
     token = connect(client)
-    day = {"start_confirm_at": int(START.timestamp()), "end_confirm_at": int((START + timedelta(hours=24)).timestamp())}
+    day = {
+        "start_confirm_at": int(START.timestamp()),
+        "end_confirm_at": int((START + timedelta(hours=24)).timestamp()),
+    }
     body = call(client, "pdd.order.list.get", access_token=token, **day)["order_list_get_response"]
     assert body["total_count"] == 2 and len(body["order_list"]) == 2
     too_long = {**day, "end_confirm_at": day["end_confirm_at"] + 1}
-    assert call(client, "pdd.order.list.get", access_token=token, **too_long)["error_response"]["error_code"] == 50001
+    assert (
+        call(client, "pdd.order.list.get", access_token=token, **too_long)["error_response"]["error_code"]
+        == 50001
+    )
 
 
 def test_money_is_exact_yuan_numbers_and_times_are_shanghai_text(frozen: None) -> None:
@@ -270,8 +306,15 @@ def test_money_is_exact_yuan_numbers_and_times_are_shanghai_text(frozen: None) -
     assert order["shipping_time"] == ""
 
 
+def test_exact_json_refuses_floats() -> None:
+    assert dumps_exact({"yuan": yuan_number(5), "fen": 5}) == '{"yuan":0.05,"fen":5}'
+    with pytest.raises(TypeError):
+        dumps_exact({"yuan": 0.05})
+
+
 def test_receiver_is_encrypted_with_masked_copies(frozen: None) -> None:
-    client = make_client(SandboxState(make_world([make_order(1)])))
+    state = SandboxState(make_world([make_order(1)]))
+    client = make_client(state)
     token = connect(client)
     order = call(client, "pdd.order.number.list.increment.get", access_token=token, **window(START))[
         "order_sn_increment_get_response"
@@ -280,6 +323,7 @@ def test_receiver_is_encrypted_with_masked_copies(frozen: None) -> None:
     assert order["receiver_phone"].startswith("~") and order["receiver_phone"].endswith("~~")
     assert order["receiver_phone_mask"] == "138****5678"
     assert order["receiver_name_mask"] == "王**"
+    assert unseal(state, "pdd", order["receiver_phone"].strip("~")) == "13812345678"
 
 
 def test_throttle_fault_is_pdd_70031_and_error_fault_is_a_5xx(frozen: None) -> None:

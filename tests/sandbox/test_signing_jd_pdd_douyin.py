@@ -40,7 +40,14 @@ def test_pdd_official_vector() -> None:
 
 
 def test_pdd_numbers_sign_like_their_text() -> None:
-    as_numbers = {**PDD_VECTOR, "client_id": 1, "timestamp": 1480411125, "order_status": 1, "page": 1, "page_size": 10}
+    as_numbers = {
+        **PDD_VECTOR,
+        "client_id": 1,
+        "timestamp": 1480411125,
+        "order_status": 1,
+        "page": 1,
+        "page_size": 10,
+    }
     assert pdd.sign(as_numbers, "testSecret") == "E4DE3ED21002510DED352819E7AE6775"
 
 
@@ -59,12 +66,21 @@ def test_pdd_objects_sign_as_compact_json_and_none_is_left_out() -> None:
     assert pdd.sign({**PDD_VECTOR, "refund_status": None}, "testSecret") == pdd.sign(PDD_VECTOR, "testSecret")
 
 
-parameter_values = st.text(alphabet=string.ascii_letters + string.digits + "-_: 中文", min_size=1, max_size=12)
-parameter_sets = st.dictionaries(st.text(alphabet=string.ascii_lowercase + "_", min_size=1, max_size=8), parameter_values, min_size=1, max_size=6)
+parameter_values = st.text(
+    alphabet=string.ascii_letters + string.digits + "-_: 中文", min_size=1, max_size=12
+)
+parameter_sets = st.dictionaries(
+    st.text(alphabet=string.ascii_lowercase + "_", min_size=1, max_size=8),
+    parameter_values,
+    min_size=1,
+    max_size=6,
+)
 
 
 @given(parameters=parameter_sets, secret=st.text(alphabet=string.ascii_letters, min_size=1, max_size=10))
-def test_pdd_and_jd_signatures_hold_only_for_the_exact_parameters(parameters: dict[str, str], secret: str) -> None:
+def test_pdd_and_jd_signatures_hold_only_for_the_exact_parameters(
+    parameters: dict[str, str], secret: str
+) -> None:
     for signer in (pdd, jd):
         signed = {**parameters, "sign": signer.sign(parameters, secret)}
         assert signer.verify(dict(reversed(list(signed.items()))), secret)

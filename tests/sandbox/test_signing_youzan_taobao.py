@@ -97,7 +97,9 @@ def test_top_verify_uses_the_request_sign_method_and_rejects_tampering() -> None
         assert top.verify(dict(ready, sign=ready["sign"].lower()), "test")  # hex case is not significant
         assert not top.verify(dict(ready, fields="nick,sex"), "test")
         assert not top.verify(ready, "other secret")
-    assert not top.verify(dict(REFERENCE_PARAMETERS, sign="72CB4D809B375A54502C09360D879C64", sign_method="sha1"), "test")
+    assert not top.verify(
+        dict(REFERENCE_PARAMETERS, sign="72CB4D809B375A54502C09360D879C64", sign_method="sha1"), "test"
+    )
     with pytest.raises(ValueError, match="sign_method"):
         top.sign(REFERENCE_PARAMETERS, "test", "sha1")
 
@@ -145,7 +147,10 @@ def test_youzan_key_query_sign_uses_camel_case_pairs_in_key_order() -> None:
     [
         # openssl enc -aes-128-ecb -K hex("0123456789abcdef") -base64
         ("18736955555", "yk+oGtxPqOzABHMg/arJRg=="),
-        ("杭州市西湖区华泰科技园5号楼2楼217", "PbxK/tl+J7H2heKksgGeP6wgT6ge8UByrrpDqpPEFuyq52vtA4Go8nyNGenMwUKI"),
+        (
+            "杭州市西湖区华泰科技园5号楼2楼217",
+            "PbxK/tl+J7H2heKksgGeP6wgT6ge8UByrrpDqpPEFuyq52vtA4Go8nyNGenMwUKI",
+        ),
     ],
 )
 def test_youzan_field_ciphertext_matches_openssl(plaintext: str, base64_ciphertext: str) -> None:
@@ -157,7 +162,9 @@ def test_youzan_field_ciphertext_matches_openssl(plaintext: str, base64_cipherte
     assert youzan.decrypt_field(ciphertext, key) == plaintext
 
 
-@pytest.mark.parametrize("text", ["18736955555", "$abc$", "$yk+oGtxPqOzABHMg/arJRg==$x$", "", "a$b$1$", "$@@@$1$"])
+@pytest.mark.parametrize(
+    "text", ["18736955555", "$abc$", "$yk+oGtxPqOzABHMg/arJRg==$x$", "", "a$b$1$", "$@@@$1$"]
+)
 def test_youzan_plaintext_is_not_mistaken_for_ciphertext(text: str) -> None:
     assert not youzan.is_encrypted(text)
 

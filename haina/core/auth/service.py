@@ -14,7 +14,7 @@ from haina.core import clock
 from haina.core.audit import service as audit
 from haina.core.auth.actor import Actor
 from haina.core.auth.models import ConsoleSession, User
-from haina.core.auth.passwords import DUMMY_HASH, MIN_PASSWORD_LENGTH, hash_password, verify_password
+from haina.core.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_against_dummy, verify_password
 from haina.core.auth.permissions import Role
 from haina.core.auth.repository import UserRepository
 from haina.core.crypto import FieldCipher, keyed_hash, mask_phone
@@ -61,7 +61,7 @@ def _check_login(session: Session, settings: Settings, username: str, password: 
     now = clock.now()
     wrong = NotAuthenticated("wrong username or password", code="bad_credentials")
     if user is None or not user.is_active or (tenant_slug and user.tenant_id != tenant.id):
-        verify_password(DUMMY_HASH, password)
+        verify_against_dummy(password)
         audit.record(session, "auth.login_failed", detail={"username": username[:64], "reason": "unknown_user"}, outcome="denied", ip=ip)
         return wrong
     if user.locked_until and user.locked_until > now:

@@ -54,7 +54,7 @@ class UnknownHandler(LookupError):
 
 def fan_out(session: Session, *, registry: Registry | None = None, limit: int = 500) -> int:
     """Turn undispatched outbox events into one pending delivery per subscribed handler."""
-    registry = registry or default_registry
+    registry = registry if registry is not None else default_registry
     take_write_lock(session)
     events = session.scalars(
         select(OutboxEvent)
@@ -122,7 +122,7 @@ def run_delivery(
     database: Database, delivery_id: str, *, registry: Registry | None = None
 ) -> DeliveryOutcome:
     """Run one delivery's handler and mark it done in one transaction; on failure schedule a retry."""
-    registry = registry or default_registry
+    registry = registry if registry is not None else default_registry
     with database.session_factory() as session:
         take_write_lock(session)
         delivery = session.scalars(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import pkgutil
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,6 +20,16 @@ if TYPE_CHECKING:
     from haina.core.events.models import OutboxEvent
 
 Handler = Callable[["Session", "OutboxEvent"], None]
+
+# "<module>.<past-tense verb>", e.g. "order.paid", "youzan.payload_received".
+EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
+def check_event_type(event_type: str) -> None:
+    if not EVENT_TYPE.match(event_type):
+        raise ValueError(
+            f"event type {event_type!r} should look like 'order.paid' (<module>.<past-tense verb>)"
+        )
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,7 @@ class Registry:
         return register
 
     def add(self, event_type: str, name: str, handler: Handler) -> None:
+        check_event_type(event_type)
         existing = self._by_name.get(name)
         # Re-importing a module re-registers the same function; anything else is a name clash.
         if existing is not None and _origin(existing.handler) != _origin(handler):

@@ -97,6 +97,8 @@ class Runner:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
+            # Clear before polling, so a wake-up that arrives during the poll is not lost.
+            self._wake.clear()
             try:
                 handed = self.poll_once()
             except Exception:  # noqa: BLE001 - a database blip must not end the loop
@@ -104,7 +106,6 @@ class Runner:
                 handed = 0
             if handed == 0:
                 self._wake.wait(self.poll_seconds)
-            self._wake.clear()
 
     def _room(self) -> int:
         raise NotImplementedError
@@ -147,6 +148,9 @@ class ThreadRunner(Runner):
     def _hand_over(self, delivery_ids: list[str]) -> None:
         for delivery_id in delivery_ids:
             with self._lock:
+                # A handler that outlives its lease is claimed again; it is still ours, running.
+                if delivery_id in self._in_flight:
+                    continue
                 self._in_flight.add(delivery_id)
             future = self._executor.submit(run_delivery, self.database, delivery_id, registry=self.registry)
             future.add_done_callback(partial(self._finished, delivery_id))

@@ -174,7 +174,9 @@ class WXBizMsgCrypt:
     def signature(self, timestamp: str | int, nonce: str | int, encrypt: str) -> str:
         return compute_signature(self.token, timestamp, nonce, encrypt)
 
-    def check_signature(self, msg_signature: str, timestamp: str | int, nonce: str | int, encrypt: str) -> None:
+    def check_signature(
+        self, msg_signature: str, timestamp: str | int, nonce: str | int, encrypt: str
+    ) -> None:
         expected = self.signature(timestamp, nonce, encrypt)
         if not hmac.compare_digest(expected.encode("ascii"), str(msg_signature).lower().encode("utf-8")):
             raise SignatureError("msg_signature does not match")
@@ -311,9 +313,14 @@ def decrypt_archive_random_key(private_key_pem: bytes | str, encrypt_random_key:
         raise ArchiveKeyError("the archive private key is not an RSA key")
     try:
         ciphertext = base64.b64decode(encrypt_random_key, validate=True)
-        return private_key.decrypt(ciphertext, padding.PKCS1v15()).decode("ascii")
-    except (binascii.Error, ValueError, UnicodeDecodeError) as error:
+        random_key = private_key.decrypt(ciphertext, padding.PKCS1v15())
+    except (binascii.Error, ValueError) as error:
         raise ArchiveKeyError(f"cannot decrypt encrypt_random_key: {error}")
+    # OpenSSL's implicit rejection answers a wrong key with random bytes instead of an error, so
+    # insist on what a real key looks like; the rest of a mismatch fails in DecryptData.
+    if not random_key or not all(0x21 <= byte <= 0x7E for byte in random_key):
+        raise ArchiveKeyError("encrypt_random_key did not decrypt to a printable key (wrong private key?)")
+    return random_key.decode("ascii")
 
 
 def encrypt_archive_random_key(public_key_pem: bytes | str, random_key: str) -> str:

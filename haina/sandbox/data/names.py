@@ -22,7 +22,9 @@ SURNAMES: tuple[tuple[str, int], ...] = (
     ("欧阳", 1), ("上官", 1), ("司马", 1),
 )  # fmt: skip
 
-GIVEN_FEMALE = "芳娜敏静丽艳娟霞燕玲婷雪慧颖琳欣怡佳倩璐瑶晶莉萍红梅琴云洁蕾悦楠彤诗涵思雨梦雅晓丹妍薇琪岚月秀英兰凤菲露"
+GIVEN_FEMALE = (
+    "芳娜敏静丽艳娟霞燕玲婷雪慧颖琳欣怡佳倩璐瑶晶莉萍红梅琴云洁蕾悦楠彤诗涵思雨梦雅晓丹妍薇琪岚月秀英兰凤菲露"
+)
 GIVEN_MALE = "伟强磊军勇杰涛明超刚平辉鹏华飞鑫波斌宇浩凯健俊帆旭宁龙林峰建志文博晨阳东亮成毅翔泽轩睿哲昊"
 
 # Names shared by very many people: the namesakes OneID must keep apart.
@@ -71,11 +73,36 @@ NICKNAME_NOUNS = (
     "小鱼", "猫咪", "兔子", "草莓", "柠檬", "芒果", "布丁", "奶茶", "星星", "月亮", "向日葵",
     "棉花糖", "小熊", "橘子", "椰子", "小鹿", "海豚", "蜗牛", "西瓜", "饭团",
 )  # fmt: skip
-ENGLISH_NAMES = (
-    "Amy", "Lily", "Coco", "Jenny", "Cindy", "Kevin", "Tony", "Jack", "Eric", "Vivian",
-    "Grace", "Cherry", "Momo", "Sunny", "Lucky", "Nina", "Zoe", "Leo", "Ivy", "Echo",
-)  # fmt: skip
-BABY_NICKNAMES = ("果果", "朵朵", "乐乐", "豆豆", "糖糖", "安安", "嘟嘟", "球球", "米粒", "小宝", "悠悠", "团团")
+ENGLISH_FEMALE = (
+    "Amy",
+    "Lily",
+    "Coco",
+    "Jenny",
+    "Cindy",
+    "Vivian",
+    "Grace",
+    "Cherry",
+    "Momo",
+    "Nina",
+    "Zoe",
+    "Ivy",
+    "Echo",
+)
+ENGLISH_MALE = ("Kevin", "Tony", "Jack", "Eric", "Leo", "Sunny", "Lucky", "Allen", "Jason", "Peter")
+BABY_NICKNAMES = (
+    "果果",
+    "朵朵",
+    "乐乐",
+    "豆豆",
+    "糖糖",
+    "安安",
+    "嘟嘟",
+    "球球",
+    "米粒",
+    "小宝",
+    "悠悠",
+    "团团",
+)
 NICKNAME_DECORATIONS = ("", "", "", "", "🌸", "✨", "🍀", "~", "🐱")
 
 # Shop staff (导购/客服): name and the WeCom userid an admin would give them.

@@ -18,7 +18,7 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -68,7 +68,8 @@ TOKEN_EXPIRED = (30002, "isv.access-token-expired", "access_token已过期")
 TOKEN_UNKNOWN = (30002, "isv.access-token-no-exist", "access_token不存在")
 APP_KEY_INVALID = (30001, "isv.app-key-invalid", "app_key不存在")
 METHOD_UNKNOWN = (40001, "isv.method-not-exist", "method不存在或与路径不符")
-PARAMETER_INVALID = 40004  # sub_code "isv.parameter-invalid"
+PARAMETER_INVALID = 40004
+PARAMETER_INVALID_SUB_CODE = "isv.parameter-invalid"
 THROTTLE_BODY: dict[str, Any] = {
     "code": 50002,
     "msg": "调用频率超限",
@@ -81,6 +82,7 @@ ACCESS_TOKEN_LIFETIME = timedelta(days=7)  # UNCONFIRMED
 REFRESH_TOKEN_LIFETIME = timedelta(days=14)  # UNCONFIRMED
 MAX_PAGE_SIZE = 100
 # Push tags: 100 = 订单创建 is in the SDK notes; the others and every data key are UNCONFIRMED.
+# A status without a tag (refunded orders: their refunds are pushed instead) sends nothing.
 ORDER_TAGS = {"pending_payment": "100", "paid": "101", "shipped": "102", "completed": "103", "closed": "106"}
 REFUND_TAGS = {"requested": "200", "agreed": "201", "refused": "204", "completed": "206"}
 
@@ -192,18 +194,14 @@ def order_search(state: SandboxState, shop: Shop, business: dict[str, Any]) -> d
     page = read_number(business, "page", 0, PARAMETER_INVALID)
     size = read_number(business, "size", 10, PARAMETER_INVALID)
     if page < 0 or not 1 <= size <= MAX_PAGE_SIZE:
-        raise Refusal(
-            PARAMETER_INVALID, f"page 从 0 开始, size 取 1 到 {MAX_PAGE_SIZE}", "isv.parameter-invalid"
-        )
-    bounds = {}
+        raise bad_parameter(f"page 从 0 开始, size 取 1 到 {MAX_PAGE_SIZE}")
+    bounds: dict[str, datetime | None] = {}
     for name in ("create_time_start", "create_time_end", "update_time_start", "update_time_end"):
         seconds = read_number(business, name, -1, PARAMETER_INVALID)
         bounds[name] = from_unix_seconds(seconds) if seconds >= 0 else None
     order_by = str(business.get("order_by") or "create_time")
     if order_by not in ("create_time", "update_time"):
-        raise Refusal(
-            PARAMETER_INVALID, "order_by 只能是 create_time 或 update_time", "isv.parameter-invalid"
-        )
+        raise bad_parameter("order_by 只能是 create_time 或 update_time")
     sort_attribute = "created_at" if order_by == "create_time" else "modified_at"
     matching = [
         order
@@ -233,12 +231,12 @@ def token_create(state: SandboxState, app_shops: list[Shop], business: dict[str,
     """Self-use apps only (`grant_type=authorization_self` with `shop_id`, or `test_shop=1` for the
     app's first shop); the tool-app code flow is not emulated."""
     if business.get("grant_type") != "authorization_self":
-        raise Refusal(PARAMETER_INVALID, "grant_type 只支持 authorization_self", "isv.parameter-invalid")
+        raise bad_parameter("grant_type 只支持 authorization_self")
     wanted = str(business.get("shop_id") or "")
     is_test_shop = str(business.get("test_shop") or "") == "1"
     shop = next((shop for shop in app_shops if shop.shop_id == wanted or (is_test_shop and not wanted)), None)
     if shop is None:
-        raise Refusal(PARAMETER_INVALID, "shop_id 未授权给该应用", "isv.parameter-invalid")
+        raise bad_parameter("shop_id 未授权给该应用")
     grant = token_book(state, PLATFORM).issue(
         shop.shop_id, ACCESS_TOKEN_LIFETIME, REFRESH_TOKEN_LIFETIME, revoke_previous=False
     )
@@ -251,7 +249,7 @@ def token_refresh(state: SandboxState, app_shops: list[Shop], business: dict[str
     )
     shop = next((shop for shop in app_shops if grant and shop.shop_id == grant.shop_id), None)
     if grant is None or shop is None:
-        raise Refusal(PARAMETER_INVALID, "refresh_token 无效或已过期", "isv.parameter-invalid")
+        raise bad_parameter("refresh_token 无效或已过期")
     return grant_data(grant, shop)
 
 
@@ -279,13 +277,17 @@ def refuse(code: int, sub_code: str, message: str) -> Refusal:
     return Refusal(code, message, sub_code)
 
 
+def bad_parameter(message: str) -> Refusal:
+    return Refusal(PARAMETER_INVALID, message, PARAMETER_INVALID_SUB_CODE)
+
+
 def business_parameters(parameters: dict[str, str], body: bytes) -> dict[str, Any]:
     try:
         if body.strip():
             return json_object(body)
         return json_object((parameters.get("param_json") or "{}").encode("utf-8"))
     except ValueError:
-        raise refuse(PARAMETER_INVALID, "isv.parameter-invalid", "param_json 须为 JSON 对象")
+        raise bad_parameter("param_json 须为 JSON 对象")
 
 
 def answer(state: SandboxState, path: str, parameters: dict[str, str], body: bytes) -> Response:
@@ -300,12 +302,12 @@ def answer(state: SandboxState, path: str, parameters: dict[str, str], body: byt
         if not app_shops:
             raise refuse(*APP_KEY_INVALID)
         method = parameters.get("method", "")
-        if method not in APP_APIS and method not in SHOP_APIS or method_path(method) != path:
+        if (method not in APP_APIS and method not in SHOP_APIS) or method_path(method) != path:
             raise refuse(*METHOD_UNKNOWN)
         business = business_parameters(parameters, body)
         sign_method = parameters.get("sign_method") or "md5"
         if sign_method not in SIGN_METHODS:
-            raise refuse(PARAMETER_INVALID, "isv.parameter-invalid", f"sign_method 只能是 {SIGN_METHODS}")
+            raise bad_parameter(f"sign_method 只能是 {SIGN_METHODS}")
         expected = sign(
             app_key=app_shops[0].app_key,
             app_secret=app_shops[0].app_secret,
@@ -327,7 +329,8 @@ def answer(state: SandboxState, path: str, parameters: dict[str, str], body: byt
             raise refuse(*TOKEN_EXPIRED)
         return json_response(envelope(state, SHOP_APIS[method](state, shop, business)))
     except Refusal as refusal:
-        return json_response(envelope(state, None, int(refusal.code), refusal.detail, refusal.message))
+        sub_code = refusal.detail or PARAMETER_INVALID_SUB_CODE  # read_number gives no sub code
+        return json_response(envelope(state, None, int(refusal.code), sub_code, refusal.message))
 
 
 # ---- pushes ------------------------------------------------------------------------------
@@ -387,6 +390,8 @@ class Pusher:
     outbox: queue.Queue[tuple[str, Shop, bytes]] = field(default_factory=queue.Queue)
     worker: threading.Thread | None = None
     delivered: list[dict[str, Any]] = field(default_factory=list)  # outcome of each attempt
+    # Pushes go to Haina on loopback; a proxy from the environment must not catch them.
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=5, trust_env=False))
 
     def on_change(self, kind: str, record: Any) -> None:
         try:
@@ -424,7 +429,7 @@ class Pusher:
             "event-sign": event_sign(shop.app_key, body, shop.app_secret),
         }
         try:
-            response = httpx.post(url, content=body, headers=headers, timeout=5)
+            response = self.http.post(url, content=body, headers=headers)
             outcome: dict[str, Any] = {"url": url, "status": response.status_code}
         except httpx.HTTPError as error:
             logger.warning("douyin push to %s failed: %s", url, error)

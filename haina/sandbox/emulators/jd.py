@@ -253,7 +253,8 @@ def answer(state: SandboxState, parameters: dict[str, str]) -> Response:
             raise Refusal(*TOKEN_INVALID)
         return json_response(api(state, shop, business_parameters(parameters)))
     except Refusal as refusal:
-        return json_response(error_body(str(refusal.code), refusal.message, refusal.detail))
+        english = refusal.detail or "Invalid Parameter"  # read_number gives no English text
+        return json_response(error_body(str(refusal.code), refusal.message, english))
 
 
 def token_body(grant: Grant, shop: Shop) -> dict[str, Any]:

@@ -12,6 +12,7 @@ Pushes are left out: Pinduoduo delivers messages only through its Java SDK's Web
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -21,6 +22,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from haina.platforms.pdd.signing import sign_value, verify
 from haina.sandbox.emulators.gateway_common import (
+    Grant,
     Refusal,
     from_unix_seconds,
     in_window,
@@ -69,8 +71,6 @@ THROTTLE_BODY: dict[str, Any] = {
 }
 ACCESS_TOKEN_LIFETIME = timedelta(days=1)  # UNCONFIRMED
 REFRESH_TOKEN_LIFETIME = timedelta(days=30)  # UNCONFIRMED
-INCREMENT_MAX_SPAN = timedelta(minutes=30)
-LIST_MAX_SPAN = timedelta(hours=24)
 MAX_PAGE_SIZE = 100
 SHIP_DEADLINE = timedelta(hours=48)  # last_ship_time = paid + 48 h (assumption)
 
@@ -185,32 +185,41 @@ def paging(parameters: dict[str, str]) -> tuple[int, int]:
     return page, page_size
 
 
+@dataclass(frozen=True)
+class WindowRule:
+    """Which order time a list API filters on, its parameter names and its longest span."""
+
+    attribute: str
+    start_name: str
+    end_name: str
+    longest: timedelta
+    longest_text: str
+
+
+INCREMENT_WINDOW = WindowRule(
+    "modified_at", "start_updated_at", "end_updated_at", timedelta(minutes=30), "30分钟"
+)
+LIST_WINDOW = WindowRule("paid_at", "start_confirm_at", "end_confirm_at", timedelta(hours=24), "24小时")
+
+
 def visible_orders(
-    state: SandboxState, shop: Shop, parameters: dict[str, str], time_attribute: str, span: timedelta
+    state: SandboxState, shop: Shop, parameters: dict[str, str], rule: WindowRule
 ) -> tuple[list[dict[str, Any]], int, bool]:
-    """Orders of `shop` whose `time_attribute` lies in the requested window and that pass the
-    status filters, as (this page rendered, total, has next page)."""
-    start_name, end_name = (
-        ("start_updated_at", "end_updated_at")
-        if time_attribute == "modified_at"
-        else ("start_confirm_at", "end_confirm_at")
-    )
-    start = from_unix_seconds(parameter(parameters, start_name))
-    end = from_unix_seconds(parameter(parameters, end_name))
+    """Orders of `shop` whose `rule.attribute` time lies in the requested window and that pass
+    the status filters, as (this page rendered, total, has next page)."""
+    start = from_unix_seconds(parameter(parameters, rule.start_name))
+    end = from_unix_seconds(parameter(parameters, rule.end_name))
     if end < start:
-        raise Refusal(PARAMETER_INVALID, f"{end_name} 不能早于 {start_name}")
-    if end - start > span:
-        hours_or_minutes = (
-            "24小时" if span >= timedelta(hours=24) else f"{int(span.total_seconds() // 60)}分钟"
-        )
-        raise Refusal(SPAN_TOO_LONG, f"时间跨度不能超过{hours_or_minutes}")
+        raise Refusal(PARAMETER_INVALID, f"{rule.end_name} 不能早于 {rule.start_name}")
+    if end - start > rule.longest:
+        raise Refusal(SPAN_TOO_LONG, f"时间跨度不能超过{rule.longest_text}")
     wanted_status = parameter(parameters, "order_status", ORDER_STATUS_ALL)
     wanted_refund = parameter(parameters, "refund_status", REFUND_ALL)
     page, page_size = paging(parameters)
     refunds = refunds_by_order(state, PLATFORM)
     matching = []
-    for order in stable_order(orders_of_shop(state, shop.shop_id), time_attribute):
-        moment = getattr(order, time_attribute)
+    for order in stable_order(orders_of_shop(state, shop.shop_id), rule.attribute):
+        moment = getattr(order, rule.attribute)
         if order.paid_at is None or moment is None or not in_window(moment, start, end):
             continue
         order_refunds = refunds.get(order.order_id, [])
@@ -225,7 +234,7 @@ def visible_orders(
 
 
 def order_increment(state: SandboxState, shop: Shop, parameters: dict[str, str]) -> dict[str, Any]:
-    orders, total, has_next = visible_orders(state, shop, parameters, "modified_at", INCREMENT_MAX_SPAN)
+    orders, total, has_next = visible_orders(state, shop, parameters, INCREMENT_WINDOW)
     return {
         "order_sn_increment_get_response": {
             "total_count": total,
@@ -236,11 +245,11 @@ def order_increment(state: SandboxState, shop: Shop, parameters: dict[str, str])
 
 
 def order_list(state: SandboxState, shop: Shop, parameters: dict[str, str]) -> dict[str, Any]:
-    orders, total, _ = visible_orders(state, shop, parameters, "paid_at", LIST_MAX_SPAN)
+    orders, total, _ = visible_orders(state, shop, parameters, LIST_WINDOW)
     return {"order_list_get_response": {"total_count": total, "order_list": orders}}
 
 
-def grant_body(state: SandboxState, shop: Shop, grant: Any) -> dict[str, Any]:
+def grant_body(state: SandboxState, shop: Shop, grant: Grant) -> dict[str, Any]:
     return {
         "access_token": grant.access_token,
         "refresh_token": grant.refresh_token,

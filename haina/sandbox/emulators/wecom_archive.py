@@ -37,7 +37,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import APIRouter, Depends
 
 from haina.platforms.wecom import errors
-from haina.platforms.wecom.crypto import ArchiveKeyError, decrypt_archive_random_key, encrypt_archive_random_key
+from haina.platforms.wecom.crypto import (
+    ArchiveKeyError,
+    decrypt_archive_random_key,
+    encrypt_archive_random_key,
+)
 from haina.platforms.wecom.errors import ArchiveSdkError
 from haina.sandbox.emulators.wecom_http import TokenGate, json_body
 from haina.sandbox.emulators.wecom_store import scratch, unix_ms
@@ -104,7 +108,12 @@ class SandboxDecryptor:
 def render_chat_message(message: ChatMessage) -> dict[str, Any]:
     """The decrypted message JSON as REFERENCE §1.7 shows it."""
     if message.action == "switch":  # switching enterprise accounts carries no message body
-        return {"msgid": message.msgid, "action": "switch", "time": unix_ms(message.msgtime), "user": message.sender}
+        return {
+            "msgid": message.msgid,
+            "action": "switch",
+            "time": unix_ms(message.msgtime),
+            "user": message.sender,
+        }
     return {
         "msgid": message.msgid,
         "action": message.action,
@@ -147,7 +156,9 @@ def chat_data(state: SandboxState, seq: int, limit: int) -> list[dict[str, Any]]
     for message in messages:
         public_key = public_keys.get(message.publickey_ver)
         if public_key is None:
-            raise ArchiveSdkError(errors.ARCHIVE_KEY_ENCRYPT_FAILED, f"no public key for version {message.publickey_ver}")
+            raise ArchiveSdkError(
+                errors.ARCHIVE_KEY_ENCRYPT_FAILED, f"no public key for version {message.publickey_ver}"
+            )
         random_key = secrets.token_urlsafe(24)
         items.append(
             {
@@ -163,7 +174,7 @@ def chat_data(state: SandboxState, seq: int, limit: int) -> list[dict[str, Any]]
 
 def add_archive_routes(router: APIRouter, state: SandboxState, gate: TokenGate) -> None:
     @router.post("/msgaudit/get_chat_data")
-    def get_chat_data(body: dict = Depends(json_body), _: str = Depends(gate)) -> dict[str, Any]:
+    def get_chat_data(_: str = Depends(gate), body: dict = Depends(json_body)) -> dict[str, Any]:
         seq, limit = body.get("seq", 0), body.get("limit", 100)
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
             raise ArchiveSdkError(errors.ARCHIVE_BAD_PARAMETER, "seq must be a non-negative integer")

@@ -82,13 +82,19 @@ def render_follow_user(state: SandboxState, follow_user: FollowUser) -> dict[str
     rendered_tags = []
     for tag_id in live_tag_ids(state, follow_user):
         group, tag = tags[tag_id]
-        rendered_tags.append({"group_name": group.group_name, "tag_name": tag.name, "tag_id": tag_id, "type": 1})
+        rendered_tags.append(
+            {"group_name": group.group_name, "tag_name": tag.name, "tag_id": tag_id, "type": 1}
+        )
     return {**_follow_common(follow_user), "tags": rendered_tags, **_follow_tail(follow_user)}
 
 
 def render_follow_info(state: SandboxState, follow_user: FollowUser) -> dict[str, Any]:
     """The follow_info of batch/get_by_user: tag ids only."""
-    return {**_follow_common(follow_user), "tag_id": live_tag_ids(state, follow_user), **_follow_tail(follow_user)}
+    return {
+        **_follow_common(follow_user),
+        "tag_id": live_tag_ids(state, follow_user),
+        **_follow_tail(follow_user),
+    }
 
 
 def render_tag_group(group: CorpTagGroup, tags: list[CorpTag], with_deleted: bool) -> dict[str, Any]:
@@ -158,7 +164,7 @@ def add_contact_routes(router: APIRouter, state: SandboxState, gate: TokenGate) 
         return answer
 
     @router.post("/cgi-bin/externalcontact/batch/get_by_user")
-    def batch_get_by_user(body: dict = Depends(json_body), _: str = Depends(gate)) -> dict[str, Any]:
+    def batch_get_by_user(_: str = Depends(gate), body: dict = Depends(json_body)) -> dict[str, Any]:
         userids = string_list(body, "userid_list")
         if not userids:
             raise WeComApiError(errors.MISSING_USERID)
@@ -174,7 +180,7 @@ def add_contact_routes(router: APIRouter, state: SandboxState, gate: TokenGate) 
         return ok(external_contact_list=records, next_cursor=next_cursor)
 
     @router.post("/cgi-bin/externalcontact/get_corp_tag_list")
-    def get_corp_tag_list(body: dict = Depends(json_body), _: str = Depends(gate)) -> dict[str, Any]:
+    def get_corp_tag_list(_: str = Depends(gate), body: dict = Depends(json_body)) -> dict[str, Any]:
         group_ids = string_list(body, "group_id")
         tag_ids = string_list(body, "tag_id")
         groups = state.world.tag_groups
@@ -188,7 +194,9 @@ def add_contact_routes(router: APIRouter, state: SandboxState, gate: TokenGate) 
         elif tag_ids:
             wanted = set(tag_ids)
             result = [
-                render_tag_group(group, [tag for tag in group.tags if tag.tag_id in wanted], with_deleted=True)
+                render_tag_group(
+                    group, [tag for tag in group.tags if tag.tag_id in wanted], with_deleted=True
+                )
                 for group in groups
                 if any(tag.tag_id in wanted for tag in group.tags)
             ]
@@ -201,11 +209,11 @@ def add_contact_routes(router: APIRouter, state: SandboxState, gate: TokenGate) 
         return ok(tag_group=result)
 
     @router.post("/cgi-bin/externalcontact/add_corp_tag")
-    def add_corp_tag(body: dict = Depends(json_body), _: str = Depends(gate)) -> dict[str, Any]:
+    def add_corp_tag(_: str = Depends(gate), body: dict = Depends(json_body)) -> dict[str, Any]:
         return ok(tag_group=_add_corp_tags(state, body))
 
     @router.post("/cgi-bin/externalcontact/mark_tag")
-    def mark_tag(body: dict = Depends(json_body), _: str = Depends(gate)) -> dict[str, Any]:
+    def mark_tag(_: str = Depends(gate), body: dict = Depends(json_body)) -> dict[str, Any]:
         userid = require_staff(state, body.get("userid"))
         contact = _related_contact(state, body)
         add_tags = string_list(body, "add_tag")
@@ -244,7 +252,9 @@ def _batch_page(
     for userid_position in range(max(position, 0), len(userids)):
         userid = userids[userid_position]
         external_userids = index.by_userid.get(userid, [])
-        start = bisect.bisect_right(external_userids, last_external_userid) if userid_position == position else 0
+        start = (
+            bisect.bisect_right(external_userids, last_external_userid) if userid_position == position else 0
+        )
         for external_userid in external_userids[start:]:
             if len(records) == limit:
                 return records, encode_cursor(last_key) if last_key else ""
@@ -282,7 +292,9 @@ def _add_corp_tags(state: SandboxState, body: dict[str, Any]) -> dict[str, Any]:
         for name in names:
             if name in live:
                 raise WeComApiError(errors.INVALID_TAG_NAME, name)
-        live_count = sum(1 for g in state.world.tag_groups for tag in g.tags if not tag.deleted and not g.deleted)
+        live_count = sum(
+            1 for g in state.world.tag_groups for tag in g.tags if not tag.deleted and not g.deleted
+        )
         if live_count + len(names) > CORP_TAG_LIMIT:
             raise WeComApiError(errors.TAG_LIMIT_REACHED)
         added = [

@@ -93,7 +93,9 @@ def render_group_chat(state: SandboxState, chat: GroupChat, need_name: bool) -> 
 
 def add_engage_routes(router: APIRouter, state: SandboxState, gate: TokenGate) -> None:
     @router.post("/cgi-bin/externalcontact/add_contact_way")
-    def add_contact_way(request: Request, body: dict = Depends(json_body), _: str = Depends(gate)) -> dict[str, Any]:
+    def add_contact_way(
+        request: Request, _: str = Depends(gate), body: dict = Depends(json_body)
+    ) -> dict[str, Any]:
         way = _new_contact_way(state, body)
         if way["scene"] == 2:
             way["qr_code"] = str(request.url_for("wecom_contact_way_qr", config_id=way["config_id"]))
@@ -105,7 +107,7 @@ def add_engage_routes(router: APIRouter, state: SandboxState, gate: TokenGate) -
         return answer
 
     @router.post("/cgi-bin/externalcontact/get_contact_way")
-    def get_contact_way(body: dict = Depends(json_body), _: str = Depends(gate)) -> dict[str, Any]:
+    def get_contact_way(_: str = Depends(gate), body: dict = Depends(json_body)) -> dict[str, Any]:
         config_id = body.get("config_id")
         if not config_id:
             raise WeComApiError(errors.MISSING_CONFIG_ID)
@@ -132,7 +134,7 @@ def add_engage_routes(router: APIRouter, state: SandboxState, gate: TokenGate) -
         return Response(svg, media_type="image/svg+xml")
 
     @router.post("/cgi-bin/externalcontact/groupchat/list")
-    def groupchat_list(body: dict = Depends(json_body), _: str = Depends(gate)) -> dict[str, Any]:
+    def groupchat_list(_: str = Depends(gate), body: dict = Depends(json_body)) -> dict[str, Any]:
         status_filter = integer(body, "status_filter", 0)
         if status_filter not in (0, 1, 2, 3):
             raise WeComApiError(errors.INVALID_PARAMETER, "status_filter must be 0..3")
@@ -154,7 +156,7 @@ def add_engage_routes(router: APIRouter, state: SandboxState, gate: TokenGate) -
         )
 
     @router.post("/cgi-bin/externalcontact/groupchat/get")
-    def groupchat_get(body: dict = Depends(json_body), _: str = Depends(gate)) -> dict[str, Any]:
+    def groupchat_get(_: str = Depends(gate), body: dict = Depends(json_body)) -> dict[str, Any]:
         chat_id = body.get("chat_id")
         chat = find_group_chat(state, chat_id) if isinstance(chat_id, str) else None
         if chat is None:
@@ -162,7 +164,7 @@ def add_engage_routes(router: APIRouter, state: SandboxState, gate: TokenGate) -
         return ok(group_chat=render_group_chat(state, chat, need_name=body.get("need_name") == 1))
 
     @router.post("/cgi-bin/externalcontact/send_welcome_msg")
-    def send_welcome_msg(body: dict = Depends(json_body), _: str = Depends(gate)) -> dict[str, Any]:
+    def send_welcome_msg(_: str = Depends(gate), body: dict = Depends(json_body)) -> dict[str, Any]:
         code = body.get("welcome_code")
         if not code or not isinstance(code, str):
             raise WeComApiError(errors.MISSING_WELCOME_CODE)
@@ -189,7 +191,7 @@ def add_engage_routes(router: APIRouter, state: SandboxState, gate: TokenGate) -
         return ok()
 
     @router.post("/cgi-bin/externalcontact/add_msg_template")
-    def add_msg_template(body: dict = Depends(json_body), _: str = Depends(gate)) -> dict[str, Any]:
+    def add_msg_template(_: str = Depends(gate), body: dict = Depends(json_body)) -> dict[str, Any]:
         text, attachments = _message_content(body)
         chat_type = body.get("chat_type") or "single"
         sender = body.get("sender") or ""
@@ -231,7 +233,9 @@ def _new_contact_way(state: SandboxState, body: dict[str, Any]) -> dict[str, Any
         raise WeComApiError(errors.INVALID_CONTACT_WAY_SCENE)
     way_state = body.get("state") or ""
     if not isinstance(way_state, str) or len(way_state) > CONTACT_WAY_STATE_MAX_LENGTH:
-        raise WeComApiError(errors.INVALID_PARAMETER, f"state takes at most {CONTACT_WAY_STATE_MAX_LENGTH} characters")
+        raise WeComApiError(
+            errors.INVALID_PARAMETER, f"state takes at most {CONTACT_WAY_STATE_MAX_LENGTH} characters"
+        )
     users = string_list(body, "user")
     parties = body.get("party") or []
     if not isinstance(parties, list) or not all(isinstance(party, int) for party in parties):
@@ -297,7 +301,11 @@ def _single_recipients(
         candidates = []
         for external_userid in dict.fromkeys(requested):
             contact = index.by_external_userid.get(external_userid)
-            if contact is None or not contact.follow_users or (sender and not find_follow_user(contact, sender)):
+            if (
+                contact is None
+                or not contact.follow_users
+                or (sender and not find_follow_user(contact, sender))
+            ):
                 fail_list.append(external_userid)
             else:
                 candidates.append(contact)

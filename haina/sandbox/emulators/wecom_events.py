@@ -17,6 +17,7 @@ from typing import Any
 from haina.core import clock
 from haina.sandbox.emulators.wecom_push import Callback, FieldValue, send
 from haina.sandbox.emulators.wecom_store import (
+    WELCOME_CODE_LIFETIME,
     WelcomeCode,
     contact_index,
     find_contact,
@@ -95,8 +96,14 @@ def _added(
     if follow_user.state:
         callback.fields.append(("State", follow_user.state))
     if issue_welcome_code:
+        codes = scratch(state)["welcome_codes"]
+        # An expired code answers 41050 whether it is kept or not, so drop them as we go.
+        for stale in [
+            code for code, issued in codes.items() if clock.now() - issued.issued_at > WELCOME_CODE_LIFETIME
+        ]:
+            del codes[stale]
         code = secrets.token_urlsafe(24)
-        scratch(state)["welcome_codes"][code] = WelcomeCode(
+        codes[code] = WelcomeCode(
             userid=follow_user.userid, external_userid=contact.external_userid, issued_at=clock.now()
         )
         callback.fields.append(("WelcomeCode", code))
@@ -181,8 +188,12 @@ def _chat_snapshot(chat: GroupChat) -> dict[str, Any]:
     }
 
 
-def _chat_event(chat_id: str, change_type: str, fields: list[tuple[str, FieldValue]] | None = None) -> Callback:
-    return Callback("change_external_chat", [("ChatId", chat_id), ("ChangeType", change_type), *(fields or [])])
+def _chat_event(
+    chat_id: str, change_type: str, fields: list[tuple[str, FieldValue]] | None = None
+) -> Callback:
+    return Callback(
+        "change_external_chat", [("ChatId", chat_id), ("ChangeType", change_type), *(fields or [])]
+    )
 
 
 def group_changes(state: SandboxState, chat: GroupChat) -> list[Callback]:
@@ -208,7 +219,11 @@ def group_changes(state: SandboxState, chat: GroupChat) -> list[Callback]:
 
 def _chat_updates(chat: GroupChat, before: dict[str, Any]) -> list[Callback]:
     callbacks: list[Callback] = []
-    for detail, attribute in (("change_owner", "owner"), ("change_name", "name"), ("change_notice", "notice")):
+    for detail, attribute in (
+        ("change_owner", "owner"),
+        ("change_name", "name"),
+        ("change_notice", "notice"),
+    ):
         if before[attribute] != getattr(chat, attribute):
             callbacks.append(_chat_event(chat.chat_id, "update", [("UpdateDetail", detail)]))
     current = {member.userid: member for member in chat.members}
@@ -266,7 +281,9 @@ def snapshot_world(state: SandboxState) -> None:
             if contact.follow_users
         }
         data["tag_snapshots"] = {
-            group.group_id: _tag_group_snapshot(group) for group in state.world.tag_groups if not group.deleted
+            group.group_id: _tag_group_snapshot(group)
+            for group in state.world.tag_groups
+            if not group.deleted
         }
         data["chat_snapshots"] = {chat.chat_id: _chat_snapshot(chat) for chat in state.world.groups}
 
@@ -330,7 +347,10 @@ def simulate_add_contact(
         if target is None:
             state.world.contacts.append(contact)
             target = contact
-        if find_follow_user(target, userid) is None:
+        follow_user = find_follow_user(target, userid)
+        if follow_user is not None and state_param:
+            follow_user.state = state_param  # a new contact built with its follow user already
+        elif follow_user is None:
             target.follow_users.append(
                 FollowUser(
                     userid=userid,
@@ -352,7 +372,9 @@ def simulate_add_contact(
     return code if isinstance(code, str) else None
 
 
-def simulate_scan_contact_way(state: SandboxState, config_id: str, contact: ExternalContact) -> tuple[str, str | None]:
+def simulate_scan_contact_way(
+    state: SandboxState, config_id: str, contact: ExternalContact
+) -> tuple[str, str | None]:
     """A customer scans a 「联系我」 code: added to one of its members, in turn, with its state.
 
     Returns (userid, welcome code). Raises KeyError for an unknown config_id.
@@ -390,7 +412,9 @@ def simulate_edit_contact(
     state.notify("contacts", contact)
 
 
-def simulate_delete_contact(state: SandboxState, external_userid: str, userid: str, *, by_customer: bool = False) -> None:
+def simulate_delete_contact(
+    state: SandboxState, external_userid: str, userid: str, *, by_customer: bool = False
+) -> None:
     """The member deletes the customer (del_external_contact), or the customer deletes the
     member (del_follow_user)."""
     with state.lock:

@@ -29,6 +29,7 @@ PUSH_TIMEOUT_SECONDS = 5.0
 AGENT_ID = ""
 # A worker thread with nothing to send for this long exits; the next push starts a new one.
 WORKER_IDLE_SECONDS = 5.0
+PUSH_LOG_LIMIT = 1000
 
 FieldValue = str | int | list[str]
 
@@ -104,14 +105,15 @@ def _post(state: SandboxState, url: str, callback: Callback, retry_delay: float)
         to_user_name=state.world.corp_id,
         agent_id=AGENT_ID,
     )
+    # Merge, not replace: a Haina webhook URL may carry its own query (httpx's params= would drop it).
+    target = httpx.URL(url).copy_merge_params(sealed.query)
     result = PushResult(callback, delivered=False)
     with httpx.Client(timeout=PUSH_TIMEOUT_SECONDS) as client:
         for attempt in range(1, PUSH_ATTEMPTS + 1):
             result.attempts = attempt
             try:
                 response = client.post(
-                    url,
-                    params=sealed.query,
+                    target,
                     content=sealed.body.encode("utf-8"),
                     headers={"Content-Type": "text/xml; charset=utf-8"},
                 )
@@ -138,7 +140,9 @@ def _log(state: SandboxState, url: str, result: PushResult) -> None:
         "at": clock.now(),
     }
     with state.lock:
-        scratch(state)["push_log"].append(entry)
+        log = scratch(state)["push_log"]
+        log.append(entry)
+        del log[:-PUSH_LOG_LIMIT]  # a long demo must not grow it without bound
 
 
 class PushWorker:
