@@ -17,7 +17,10 @@ LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 
 
 def load_catalogs(directory: Path = LOCALES_DIR) -> dict[str, dict[str, str]]:
-    return {language: json.loads((directory / f"{language}.json").read_text(encoding="utf-8")) for language in LANGUAGES}
+    return {
+        language: json.loads((directory / f"{language}.json").read_text(encoding="utf-8"))
+        for language in LANGUAGES
+    }
 
 
 MESSAGES: dict[str, dict[str, str]] = load_catalogs()

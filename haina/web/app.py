@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from haina import __version__
@@ -17,7 +16,7 @@ from haina.core.database import Database
 from haina.core.settings import Settings, get_settings
 from haina.web.errors import install_error_handlers
 from haina.web.middleware import BodyLimitMiddleware, LanguageMiddleware
-from haina.web.security import declared_access
+from haina.web.security import api_routes, declared_access
 
 log = logging.getLogger("haina.web")
 
@@ -38,11 +37,7 @@ class UndeclaredRouteError(RuntimeError):
 
 
 def check_route_declarations(app: FastAPI) -> None:
-    missing = [
-        f"{sorted(route.methods)} {route.path}"
-        for route in app.routes
-        if isinstance(route, APIRoute) and declared_access(route) is None
-    ]
+    missing = [f"{sorted(info.methods)} {info.path}" for info in api_routes(app) if declared_access(info) is None]
     if missing:
         raise UndeclaredRouteError("routes without a declared permission: " + ", ".join(missing))
 

@@ -59,13 +59,24 @@ def daily_activity(session: Session, tenant_id: str, *, days: int = 14) -> list[
         start, end = _day_start(day), _day_start(day + timedelta(days=1))
         in_day = and_(AuditEntry.created_at >= start, AuditEntry.created_at < end)
         columns += [
-            func.coalesce(func.sum(case((and_(in_day, AuditEntry.action.in_(LOGIN_ACTIONS)), 1), else_=0)), 0),
-            func.coalesce(func.sum(case((and_(in_day, AuditEntry.action.in_(FAILED_LOGIN_ACTIONS)), 1), else_=0)), 0),
+            func.coalesce(
+                func.sum(case((and_(in_day, AuditEntry.action.in_(LOGIN_ACTIONS)), 1), else_=0)), 0
+            ),
+            func.coalesce(
+                func.sum(case((and_(in_day, AuditEntry.action.in_(FAILED_LOGIN_ACTIONS)), 1), else_=0)), 0
+            ),
             func.coalesce(func.sum(case((in_day, 1), else_=0)), 0),
         ]
-    statement = select(*columns).where(AuditEntry.tenant_id == tenant_id, AuditEntry.created_at >= _day_start(calendar[0]))
+    statement = select(*columns).where(
+        AuditEntry.tenant_id == tenant_id, AuditEntry.created_at >= _day_start(calendar[0])
+    )
     row = session.execute(statement).one()
     return [
-        ActivityDay(day=day, logins=int(row[3 * index]), failed_logins=int(row[3 * index + 1]), events=int(row[3 * index + 2]))
+        ActivityDay(
+            day=day,
+            logins=int(row[3 * index]),
+            failed_logins=int(row[3 * index + 1]),
+            events=int(row[3 * index + 2]),
+        )
         for index, day in enumerate(calendar)
     ]

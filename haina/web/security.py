@@ -5,9 +5,10 @@ and the app factory refuses to start with a route that has none."""
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
@@ -111,7 +112,34 @@ _public.haina_public = True  # type: ignore[attr-defined]
 PUBLIC = Depends(_public)
 
 
-def declared_access(route: APIRoute) -> str | None:
+@dataclass(frozen=True)
+class RouteInfo:
+    path: str
+    methods: frozenset[str]
+    route: APIRoute
+    dependant: Any
+
+
+def api_routes(app: FastAPI) -> list[RouteInfo]:
+    """Every API route of the app with its full path, including routes of included routers
+    (newer FastAPI keeps those behind lazy `_IncludedRouter` entries)."""
+    found: list[RouteInfo] = []
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # older FastAPI: included routes are flattened into app.routes
+        for route in app.routes:
+            if isinstance(route, APIRoute):
+                found.append(RouteInfo(route.path, frozenset(route.methods), route, route.dependant))
+        return found
+    for context in iter_route_contexts(app.routes):
+        original = context.original_route
+        if isinstance(original, APIRoute):
+            dependant = getattr(context, "dependant", None) or original.dependant
+            found.append(RouteInfo(context.path or original.path, frozenset(context.methods or original.methods), original, dependant))
+    return found
+
+
+def declared_access(route: APIRoute | RouteInfo) -> str | None:
     """'public', the permission name, or None when the route declares nothing."""
     stack = list(route.dependant.dependencies)
     while stack:

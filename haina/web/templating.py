@@ -54,7 +54,9 @@ MODULE_BY_KEY = {item.key: item for item in MODULES}
 OVERVIEW = NavItem("overview", "/", Permission.SIGNED_IN, "overview", is_built=True)
 USERS = NavItem("users", "/settings/users", Permission.USERS_READ, "users", is_built=True)
 AUDIT = NavItem("audit", "/settings/audit", Permission.AUDIT_READ, "audit", is_built=True)
-DEAD_LETTERS = NavItem("dead_letters", "/settings/dead-letters", Permission.EVENTS_READ, "dead_letters", is_built=True)
+DEAD_LETTERS = NavItem(
+    "dead_letters", "/settings/dead-letters", Permission.EVENTS_READ, "dead_letters", is_built=True
+)
 
 NAVIGATION: tuple[NavGroup, ...] = (
     NavGroup("home", (OVERVIEW,)),

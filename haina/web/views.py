@@ -66,7 +66,7 @@ def is_htmx(request: Request) -> bool:
 
 
 def _remember_session(request: Request, session: Annotated[Session, Depends(get_session)]) -> Session:
-    # The error path of ConsoleRoute rolls this session back before rendering the error.
+    # ConsoleRoute commits this session before responding, or rolls it back to render an error.
     request.state.db_session = session
     return session
 
@@ -82,7 +82,15 @@ EventsManager = Annotated[Actor, require(Permission.EVENTS_MANAGE)]
 FormText = Annotated[str, Form(max_length=256)]
 
 
-def render(request: Request, template: str, context: dict[str, Any] | None = None, *, session: Session | None = None, status_code: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    session: Session | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
     """A console page; with a signed-in actor and a session, the top bar shows the tenant's name."""
     context = dict(context or {})
     actor: Actor | None = getattr(request.state, "actor", None)
@@ -104,34 +112,62 @@ def _render_error(request: Request, status_code: int, code: str, message: str) -
     if is_htmx(request):
         # Shown in the flash area of the page that sent the request, whatever its target was.
         headers = {"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"}
-        return render(request, "partials/alert.html", {"kind": "error", "message": text}, status_code=status_code, headers=headers)
+        return render(
+            request,
+            "partials/alert.html",
+            {"kind": "error", "message": text},
+            status_code=status_code,
+            headers=headers,
+        )
     context = {"status_code": status_code, "code": code, "message": text, "detail": message}
     return render(request, "error.html", context, session=session, status_code=status_code)
 
 
+def _commit(request: Request) -> None:
+    session: Session | None = getattr(request.state, "db_session", None)
+    if session is not None:
+        session.commit()
+
+
 class ConsoleRoute(APIRoute):
-    """Console routes answer domain errors with a page in the user's language, not JSON."""
+    """Console routes commit the request's unit of work before the response leaves (a browser
+    follows a redirect at once, and must find e.g. its new session), and answer domain errors
+    with a page in the user's language, not JSON."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def console_handler(request: Request) -> Response:
             try:
-                return await handler(request)
+                response = await handler(request)
+                # get_session would commit only after the response is sent; commit now instead.
+                await run_in_threadpool(_commit, request)
+                return response
             except NotAuthenticated:
                 if is_htmx(request):
                     return Response(status_code=401, headers={"HX-Redirect": "/login"})
                 raise  # the app's handler redirects pages to /login
             except DomainError as error:
-                return await run_in_threadpool(_render_error, request, error.status_code, error.code, error.message)
+                return await run_in_threadpool(
+                    _render_error, request, error.status_code, error.code, error.message
+                )
             except RequestValidationError as error:
-                fields = ", ".join(".".join(str(part) for part in item.get("loc", ())) for item in error.errors())
-                return await run_in_threadpool(_render_error, request, 422, "invalid_input", f"invalid input: {fields}")
+                fields = ", ".join(
+                    ".".join(str(part) for part in item.get("loc", ())) for item in error.errors()
+                )
+                return await run_in_threadpool(
+                    _render_error, request, 422, "invalid_input", f"invalid input: {fields}"
+                )
 
         return console_handler
 
 
-router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(_remember_session)], include_in_schema=False, default_response_class=HTMLResponse)
+router = APIRouter(
+    route_class=ConsoleRoute,
+    dependencies=[Depends(_remember_session)],
+    include_in_schema=False,
+    default_response_class=HTMLResponse,
+)
 
 
 def local_path(target: str | None, default: str = "/") -> str:
@@ -149,21 +185,37 @@ def local_path(target: str | None, default: str = "/") -> str:
 # ── Login, logout, language ──────────────────────────────────────────────────────────────────
 
 
-def _login_page(request: Request, *, token: str, next_path: str, username: str = "", error: str = "", status_code: int = 200) -> HTMLResponse:
+def _login_page(
+    request: Request,
+    *,
+    token: str,
+    next_path: str,
+    username: str = "",
+    error: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
     context = {"login_csrf_token": token, "next": next_path, "username": username, "error": error}
     response = render(request, "login.html", context, status_code=status_code)
     secure = request.app.state.settings.cookie_secure
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure, path="/login", max_age=3600)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure, path="/login", max_age=3600
+    )
     return response
 
 
 def _login_token(request: Request) -> str:
     existing = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    return existing if 20 <= len(existing) <= 64 and existing.replace("-", "").replace("_", "").isalnum() else secrets.token_urlsafe(24)
+    return (
+        existing
+        if 20 <= len(existing) <= 64 and existing.replace("-", "").replace("_", "").isalnum()
+        else secrets.token_urlsafe(24)
+    )
 
 
 @router.get("/login", dependencies=[PUBLIC])
-def login_page(request: Request, session: SessionDep, next: Annotated[str, Query(max_length=2000)] = "/") -> Response:
+def login_page(
+    request: Request, session: SessionDep, next: Annotated[str, Query(max_length=2000)] = "/"
+) -> Response:
     next_path = local_path(next)
     raw = request.cookies.get(SESSION_COOKIE)
     if raw and auth.find_console_session(session, raw) is not None:
@@ -185,21 +237,45 @@ def login_submit(
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(expected, csrf_token):
         message = error_message(request, "csrf_failed", "the form is stale (CSRF check failed)")
-        return _login_page(request, token=secrets.token_urlsafe(24), next_path=next_path, username=username, error=message, status_code=403)
+        return _login_page(
+            request,
+            token=secrets.token_urlsafe(24),
+            next_path=next_path,
+            username=username,
+            error=message,
+            status_code=403,
+        )
     if not username or not password:
         message = gettext(language_of(request), "login.missing_fields")
-        return _login_page(request, token=expected, next_path=next_path, username=username, error=message, status_code=422)
+        return _login_page(
+            request, token=expected, next_path=next_path, username=username, error=message, status_code=422
+        )
     try:
         user = auth.login(get_database(request), settings, username.strip(), password, ip=client_ip(request))
     except (NotAuthenticated, TooManyAttempts, NotFound) as error:
         message = error_message(request, error.code, error.message)
-        return _login_page(request, token=expected, next_path=next_path, username=username, error=message, status_code=error.status_code)
+        return _login_page(
+            request,
+            token=expected,
+            next_path=next_path,
+            username=username,
+            error=message,
+            status_code=error.status_code,
+        )
     previous = request.cookies.get(SESSION_COOKIE)
     if previous:
         auth.close_console_session(session, previous)
     raw, _console_session = auth.open_console_session(session, user, settings)
     response = RedirectResponse(next_path if next_path != "/login" else "/", status_code=303)
-    response.set_cookie(SESSION_COOKIE, raw, httponly=True, samesite="lax", secure=settings.cookie_secure, max_age=settings.session_hours * 3600, path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        raw,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        max_age=settings.session_hours * 3600,
+        path="/",
+    )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 
@@ -211,14 +287,18 @@ def logout(request: Request, actor: SignedIn, session: SessionDep, settings: Set
         auth.close_console_session(session, raw)
     audit.record(session, "auth.logout", actor=actor)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=settings.cookie_secure)
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=settings.cookie_secure
+    )
     return response
 
 
 @router.get("/lang/{code}", dependencies=[PUBLIC])
 def switch_language(code: str, request: Request, settings: SettingsDep) -> Response:
     if code not in LANGUAGES:
-        raise NotFound(f"unknown language '{code}'; use one of {', '.join(LANGUAGES)}", code="unknown_language")
+        raise NotFound(
+            f"unknown language '{code}'; use one of {', '.join(LANGUAGES)}", code="unknown_language"
+        )
     target = "/"
     referer = request.headers.get("referer")
     if referer:
@@ -226,7 +306,14 @@ def switch_language(code: str, request: Request, settings: SettingsDep) -> Respo
         if parts.netloc == request.url.netloc:
             target = local_path(parts.path + (f"?{parts.query}" if parts.query else ""))
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(LANGUAGE_COOKIE, code, max_age=LANGUAGE_COOKIE_DAYS * 86400, samesite="lax", secure=settings.cookie_secure, path="/")
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        code,
+        max_age=LANGUAGE_COOKIE_DAYS * 86400,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
     return response
 
 
@@ -241,12 +328,31 @@ def _activity_chart(request: Request, days: list[overview.ActivityDay]) -> dict[
         "tooltip": {"trigger": "axis"},
         "legend": {"top": 0, "icon": "roundRect", "itemWidth": 12, "itemHeight": 8},
         "grid": {"left": 8, "right": 16, "top": 36, "bottom": 8, "containLabel": True},
-        "xAxis": {"type": "category", "data": [day.day.strftime("%m-%d") for day in days], "axisTick": {"show": False}},
+        "xAxis": {
+            "type": "category",
+            "data": [day.day.strftime("%m-%d") for day in days],
+            "axisTick": {"show": False},
+        },
         "yAxis": {"type": "value", "minInterval": 1, "splitLine": {"lineStyle": {"color": "#f0f0f0"}}},
         "series": [
-            {"name": t("overview.series.events"), "type": "bar", "barMaxWidth": 18, "data": [day.events for day in days]},
-            {"name": t("overview.series.logins"), "type": "line", "smooth": True, "symbolSize": 6, "data": [day.logins for day in days]},
-            {"name": t("overview.series.failed_logins"), "type": "line", "smooth": True, "symbolSize": 6, "data": [day.failed_logins for day in days]},
+            {
+                "name": t("overview.series.events"),
+                "type": "bar",
+                "barMaxWidth": 18,
+                "data": [day.events for day in days],
+            },
+            {
+                "name": t("overview.series.logins"),
+                "type": "line",
+                "symbolSize": 5,
+                "data": [day.logins for day in days],
+            },
+            {
+                "name": t("overview.series.failed_logins"),
+                "type": "line",
+                "symbolSize": 5,
+                "data": [day.failed_logins for day in days],
+            },
         ],
     }
 
@@ -275,7 +381,13 @@ def _module_page(item: NavItem) -> Callable[..., HTMLResponse]:
 
 
 for _item in MODULES:
-    router.add_api_route(_item.path, _module_page(_item), methods=["GET"], dependencies=[require(_item.permission)], name=f"console_{_item.key}")
+    router.add_api_route(
+        _item.path,
+        _module_page(_item),
+        methods=["GET"],
+        dependencies=[require(_item.permission)],
+        name=f"console_{_item.key}",
+    )
 
 
 # ── Settings: members and roles ──────────────────────────────────────────────────────────────
@@ -293,7 +405,9 @@ def _users_context(actor: Actor, users: list[User], **extra: Any) -> dict[str, A
     }
 
 
-def _users_response(request: Request, session: Session, actor: Actor, *, status_code: int = 200, **extra: Any) -> HTMLResponse:
+def _users_response(
+    request: Request, session: Session, actor: Actor, *, status_code: int = 200, **extra: Any
+) -> HTMLResponse:
     users = UserRepository(session, actor.tenant_id).list()
     context = _users_context(actor, users, **extra)
     template = "settings/users_panel.html" if is_htmx(request) else "settings/users.html"
@@ -301,10 +415,14 @@ def _users_response(request: Request, session: Session, actor: Actor, *, status_
 
 
 @router.get("/settings/users")
-def users_page(request: Request, actor: UsersReader, session: SessionDep, role: Annotated[str, Query(max_length=20)] = "") -> HTMLResponse:
+def users_page(
+    request: Request, actor: UsersReader, session: SessionDep, role: Annotated[str, Query(max_length=20)] = ""
+) -> HTMLResponse:
     role_filter = role if role in {r.value for r in Role} else ""
     users = UserRepository(session, actor.tenant_id).list(role=role_filter or None)
-    return render(request, "settings/users.html", _users_context(actor, users, role_filter=role_filter), session=session)
+    return render(
+        request, "settings/users.html", _users_context(actor, users, role_filter=role_filter), session=session
+    )
 
 
 def _form_errors(request: Request, error: ValidationError) -> dict[str, str]:
@@ -312,7 +430,10 @@ def _form_errors(request: Request, error: ValidationError) -> dict[str, str]:
     errors: dict[str, str] = {}
     for item in error.errors():
         field = str(item["loc"][0]) if item.get("loc") else "form"
-        errors.setdefault(field, gettext(language, f"users.form.invalid.{field}", default=gettext(language, "users.form.invalid")))
+        errors.setdefault(
+            field,
+            gettext(language, f"users.form.invalid.{field}", default=gettext(language, "users.form.invalid")),
+        )
     return errors
 
 
@@ -328,24 +449,47 @@ def create_user(
     password: FormText = "",
     phone: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    form = {"username": username.strip(), "display_name": display_name.strip(), "role": role, "phone": phone.strip()}
+    form = {
+        "username": username.strip(),
+        "display_name": display_name.strip(),
+        "role": role,
+        "phone": phone.strip(),
+    }
     try:
         body = UserCreate(**{**form, "password": password, "phone": form["phone"] or None})
     except ValidationError as error:
-        return _users_response(request, session, actor, status_code=422, form=form, form_errors=_form_errors(request, error), form_open=True)
+        return _users_response(
+            request,
+            session,
+            actor,
+            status_code=422,
+            form=form,
+            form_errors=_form_errors(request, error),
+            form_open=True,
+        )
     try:
         auth.create_user(session, actor.tenant_id, auth.NewUser(**body.model_dump()), settings, actor=actor)
     except DomainError as error:
         session.rollback()
         errors = {"form": error_message(request, error.code, error.message)}
-        return _users_response(request, session, actor, status_code=error.status_code, form=form, form_errors=errors, form_open=True)
+        return _users_response(
+            request,
+            session,
+            actor,
+            status_code=error.status_code,
+            form=form,
+            form_errors=errors,
+            form_open=True,
+        )
     if not is_htmx(request):
         return RedirectResponse("/settings/users", status_code=303)
     notice = gettext(language_of(request), "users.created", username=body.username)
     return _users_response(request, session, actor, notice=notice)
 
 
-def _user_row(request: Request, session: Session, actor: Actor, user: User, *, error: str = "", status_code: int = 200) -> Response:
+def _user_row(
+    request: Request, session: Session, actor: Actor, user: User, *, error: str = "", status_code: int = 200
+) -> Response:
     if not is_htmx(request):
         if error:
             return _users_response(request, session, actor, status_code=status_code, flash_error=error)
@@ -362,12 +506,25 @@ def _update_user(request: Request, session: Session, actor: Actor, user_id: str,
     except DomainError as error:
         session.rollback()
         user = UserRepository(session, actor.tenant_id).get(user_id)
-        return _user_row(request, session, actor, user, error=error_message(request, error.code, error.message), status_code=error.status_code)
+        return _user_row(
+            request,
+            session,
+            actor,
+            user,
+            error=error_message(request, error.code, error.message),
+            status_code=error.status_code,
+        )
     return _user_row(request, session, actor, user)
 
 
 @router.post("/settings/users/{user_id}/role")
-def change_role(user_id: str, request: Request, actor: UsersManager, session: SessionDep, role: Annotated[str, Form(max_length=20)]) -> Response:
+def change_role(
+    user_id: str,
+    request: Request,
+    actor: UsersManager,
+    session: SessionDep,
+    role: Annotated[str, Form(max_length=20)],
+) -> Response:
     return _update_user(request, session, actor, user_id, role=role)
 
 
@@ -388,7 +545,9 @@ def audit_page(
     before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> HTMLResponse:
     action = action.strip()
-    entries = audit.list_entries(session, actor.tenant_id, action=action or None, limit=AUDIT_PAGE_SIZE + 1, before_id=before_id)
+    entries = audit.list_entries(
+        session, actor.tenant_id, action=action or None, limit=AUDIT_PAGE_SIZE + 1, before_id=before_id
+    )
     older = entries[AUDIT_PAGE_SIZE - 1].id if len(entries) > AUDIT_PAGE_SIZE else None
     context = {
         "entries": entries[:AUDIT_PAGE_SIZE],
@@ -414,20 +573,34 @@ def _events_function(name: str) -> Callable[..., Any] | None:
 
 
 @router.get("/settings/dead-letters")
-def dead_letters_page(request: Request, actor: EventsReader, session: SessionDep, replayed: Annotated[int | None, Query(ge=0, le=1_000_000)] = None) -> HTMLResponse:
+def dead_letters_page(
+    request: Request,
+    actor: EventsReader,
+    session: SessionDep,
+    replayed: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
+) -> HTMLResponse:
     list_dead_letters = _events_function("list_dead_letters")
-    letters = list_dead_letters(session, actor.tenant_id, limit=DEAD_LETTER_PAGE_SIZE) if list_dead_letters else []
+    letters = (
+        list_dead_letters(session, actor.tenant_id, limit=DEAD_LETTER_PAGE_SIZE) if list_dead_letters else []
+    )
     context = {
         "is_available": list_dead_letters is not None,
         "letters": letters,
         "can_replay": actor.can(Permission.EVENTS_MANAGE) and _events_function("replay") is not None,
-        "notice": gettext(language_of(request), "dead_letters.replayed", count=replayed) if replayed is not None else "",
+        "notice": gettext(language_of(request), "dead_letters.replayed", count=replayed)
+        if replayed is not None
+        else "",
     }
     return render(request, "settings/dead_letters.html", context, session=session)
 
 
 @router.post("/settings/dead-letters/{delivery_id}/replay")
-def replay_dead_letter(delivery_id: Annotated[str, Path(max_length=32)], request: Request, actor: EventsManager, session: SessionDep) -> Response:
+def replay_dead_letter(
+    delivery_id: Annotated[str, Path(max_length=32)],
+    request: Request,
+    actor: EventsManager,
+    session: SessionDep,
+) -> Response:
     replay = _events_function("replay")
     if replay is None:
         raise NotFound("replaying dead letters is not available yet", code="not_available")

@@ -36,7 +36,9 @@ PASSWORD = "correct-horse-42"
 # ── Factories ────────────────────────────────────────────────────────────────────────────────
 
 
-def make_tenant(database: Database, settings: Settings, *roles: str, slug: str | None = None) -> dict[str, str]:
+def make_tenant(
+    database: Database, settings: Settings, *roles: str, slug: str | None = None
+) -> dict[str, str]:
     """A tenant with one user per role; returns role → username (and "tenant" → tenant id)."""
     slug = slug or f"shop-{uuid.uuid4().hex[:8]}"
     with database.unit_of_work() as session:
@@ -98,31 +100,48 @@ def user_named(database: Database, username: str) -> User | None:
 # ── Login and logout ─────────────────────────────────────────────────────────────────────────
 
 
-def test_login_sets_a_session_cookie_and_goes_to_next(client: TestClient, database: Database, settings: Settings) -> None:
+def test_login_sets_a_session_cookie_and_goes_to_next(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
     users = make_tenant(database, settings, "owner")
     response = submit_login(client, users["owner"], next_path="/settings/audit")
     assert response.status_code == 303
     assert response.headers["location"] == "/settings/audit"
-    cookie = next(value for value in response.headers.get_list("set-cookie") if value.startswith("haina_session="))
-    assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower() and "secure" not in cookie.lower()
+    cookie = next(
+        value for value in response.headers.get_list("set-cookie") if value.startswith("haina_session=")
+    )
+    assert (
+        "httponly" in cookie.lower() and "samesite=lax" in cookie.lower() and "secure" not in cookie.lower()
+    )
     assert count(database, ConsoleSession) == 1
     home = client.get("/")
     assert home.status_code == 200 and "海纳测试店" in home.text
 
 
-def test_session_cookie_is_secure_when_configured(tmp_path: Path, database: Database, database_url: str) -> None:
+def test_session_cookie_is_secure_when_configured(
+    tmp_path: Path, database: Database, database_url: str
+) -> None:
     from tests.conftest import make_settings
 
     settings = make_settings(tmp_path, database_url=database_url, cookie_secure=True)
     users = make_tenant(database, settings, "owner")
-    with TestClient(create_app(settings, database, start_workers=False), base_url="https://testserver") as client:
+    with TestClient(
+        create_app(settings, database, start_workers=False), base_url="https://testserver"
+    ) as client:
         response = submit_login(client, users["owner"])
-    cookie = next(value for value in response.headers.get_list("set-cookie") if value.startswith("haina_session="))
+    cookie = next(
+        value for value in response.headers.get_list("set-cookie") if value.startswith("haina_session=")
+    )
     assert "secure" in cookie.lower()
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)", "/ok\r\nX: y"])
-def test_login_never_redirects_off_site(client: TestClient, database: Database, settings: Settings, target: str) -> None:
+@pytest.mark.parametrize(
+    "target",
+    ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)", "/ok\r\nX: y"],
+)
+def test_login_never_redirects_off_site(
+    client: TestClient, database: Database, settings: Settings, target: str
+) -> None:
     users = make_tenant(database, settings, "owner")
     response = submit_login(client, users["owner"], next_path=target)
     assert response.status_code == 303
@@ -135,7 +154,9 @@ def test_anonymous_page_redirects_to_login_with_next(client: TestClient) -> None
     assert response.headers["location"] == "/login?next=/settings/users"
 
 
-def test_wrong_password_shows_the_message_in_the_page(client: TestClient, database: Database, settings: Settings) -> None:
+def test_wrong_password_shows_the_message_in_the_page(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
     users = make_tenant(database, settings, "owner")
     response = submit_login(client, users["owner"], password="wrong-password")
     assert response.status_code == 401
@@ -145,7 +166,9 @@ def test_wrong_password_shows_the_message_in_the_page(client: TestClient, databa
     assert count(database, ConsoleSession) == 0
 
 
-def test_repeated_failures_lock_the_account_and_the_page_says_so(client: TestClient, database: Database, settings: Settings) -> None:
+def test_repeated_failures_lock_the_account_and_the_page_says_so(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
     users = make_tenant(database, settings, "owner")
     for _attempt in range(settings.login_max_failures):
         assert submit_login(client, users["owner"], password="wrong-password").status_code == 401
@@ -158,13 +181,21 @@ def test_repeated_failures_lock_the_account_and_the_page_says_so(client: TestCli
     assert "locked" in locked_en.text and "账号已临时锁定" not in locked_en.text
 
 
-def test_login_without_csrf_token_is_refused(client: TestClient, database: Database, settings: Settings) -> None:
+def test_login_without_csrf_token_is_refused(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
     users = make_tenant(database, settings, "owner")
     client.get("/login")  # the double-submit cookie is set, but the form field is missing
-    response = client.post("/login", data={"username": users["owner"], "password": PASSWORD}, follow_redirects=False)
+    response = client.post(
+        "/login", data={"username": users["owner"], "password": PASSWORD}, follow_redirects=False
+    )
     assert response.status_code == 403
     assert "CSRF" in response.text
-    forged = client.post("/login", data={"username": users["owner"], "password": PASSWORD, "csrf_token": "forged-token-0123456789"}, follow_redirects=False)
+    forged = client.post(
+        "/login",
+        data={"username": users["owner"], "password": PASSWORD, "csrf_token": "forged-token-0123456789"},
+        follow_redirects=False,
+    )
     assert forged.status_code == 403
     assert count(database, ConsoleSession) == 0
     assert user_named(database, users["owner"]).last_login_at is None  # type: ignore[union-attr]
@@ -184,7 +215,9 @@ def test_logout_invalidates_the_cookie(client: TestClient, database: Database, s
     assert count(database, AuditEntry, AuditEntry.action == "auth.logout") == 1
 
 
-def test_logout_without_csrf_keeps_the_session(client: TestClient, database: Database, settings: Settings) -> None:
+def test_logout_without_csrf_keeps_the_session(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
     users = make_tenant(database, settings, "owner")
     sign_in(client, users["owner"])
     response = client.post("/logout", follow_redirects=False)
@@ -195,14 +228,18 @@ def test_logout_without_csrf_keeps_the_session(client: TestClient, database: Dat
 # ── Language ─────────────────────────────────────────────────────────────────────────────────
 
 
-def test_language_switch_changes_the_navigation(client: TestClient, database: Database, settings: Settings) -> None:
+def test_language_switch_changes_the_navigation(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
     users = make_tenant(database, settings, "owner")
     sign_in(client, users["owner"])
     chinese = client.get("/customers").text
     assert nav_text(chinese, "customers") == "客户 待上线"
     assert nav_text(chinese, "audit") == "审计日志"
     assert '<html lang="zh-CN">' in chinese
-    response = client.get("/lang/en", headers={"referer": "http://testserver/customers?page=2"}, follow_redirects=False)
+    response = client.get(
+        "/lang/en", headers={"referer": "http://testserver/customers?page=2"}, follow_redirects=False
+    )
     assert response.status_code == 303 and response.headers["location"] == "/customers?page=2"
     english = client.get("/customers").text
     assert nav_text(english, "customers") == "Customers Soon"
@@ -213,7 +250,9 @@ def test_language_switch_changes_the_navigation(client: TestClient, database: Da
 
 
 def test_language_switch_ignores_foreign_referers_and_unknown_languages(client: TestClient) -> None:
-    response = client.get("/lang/en", headers={"referer": "https://evil.example/steal"}, follow_redirects=False)
+    response = client.get(
+        "/lang/en", headers={"referer": "https://evil.example/steal"}, follow_redirects=False
+    )
     assert response.headers["location"] == "/"
     assert "haina_lang=en" in response.headers["set-cookie"]
     unknown = client.get("/lang/fr", follow_redirects=False)
@@ -230,7 +269,9 @@ def test_login_page_follows_the_language_cookie(client: TestClient) -> None:
 # ── Pages and permissions ────────────────────────────────────────────────────────────────────
 
 
-def test_every_navigation_page_renders_for_the_owner(client: TestClient, database: Database, settings: Settings) -> None:
+def test_every_navigation_page_renders_for_the_owner(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
     users = make_tenant(database, settings, "owner")
     sign_in(client, users["owner"])
     home = client.get("/").text
@@ -244,7 +285,9 @@ def test_every_navigation_page_renders_for_the_owner(client: TestClient, databas
                 assert MESSAGES["zh-CN"][f"module.{item.key}.description"] in response.text
 
 
-def test_a_page_the_role_may_not_open_answers_a_403_page(client: TestClient, database: Database, settings: Settings) -> None:
+def test_a_page_the_role_may_not_open_answers_a_403_page(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
     users = make_tenant(database, settings, "finance")
     sign_in(client, users["finance"])
     home = client.get("/").text
@@ -257,12 +300,18 @@ def test_a_page_the_role_may_not_open_answers_a_403_page(client: TestClient, dat
     assert count(database, AuditEntry, AuditEntry.action == "permission.denied") == 1
 
 
-def test_console_routes_declare_access_and_deny_roles_without_it(client: TestClient, database: Database, settings: Settings) -> None:
+def test_console_routes_declare_access_and_deny_roles_without_it(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
     """Generated from the console's route table: each role gets exactly what its permissions say."""
     users = make_tenant(database, settings, *[role.value for role in Role])
     routes = [route for route in views.router.routes if isinstance(route, APIRoute)]
     assert routes and all(declared_access(route) is not None for route in routes)
-    pages = [route for route in routes if "GET" in route.methods and "{" not in route.path and declared_access(route) != "public"]
+    pages = [
+        route
+        for route in routes
+        if "GET" in route.methods and "{" not in route.path and declared_access(route) != "public"
+    ]
     for role in Role:
         client.cookies.clear()
         sign_in(client, users[role.value])
@@ -272,7 +321,9 @@ def test_console_routes_declare_access_and_deny_roles_without_it(client: TestCli
             assert status == expected, f"{role.value} GET {route.path}: {status}, expected {expected}"
 
 
-def test_an_htmx_request_without_permission_is_answered_in_the_flash_area(client: TestClient, database: Database, settings: Settings) -> None:
+def test_an_htmx_request_without_permission_is_answered_in_the_flash_area(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
     users = make_tenant(database, settings, "operator")
     sign_in(client, users["operator"])
     token = page_csrf(client)
@@ -290,48 +341,85 @@ def test_an_htmx_request_without_permission_is_answered_in_the_flash_area(client
 # ── Members and roles ────────────────────────────────────────────────────────────────────────
 
 
-def test_create_member_through_htmx_then_the_member_can_sign_in(client: TestClient, database: Database, settings: Settings) -> None:
+def test_create_member_through_htmx_then_the_member_can_sign_in(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
     users = make_tenant(database, settings, "owner")
     sign_in(client, users["owner"])
     token = page_csrf(client, "/settings/users")
-    form = {"username": "xiaoli", "display_name": "小李", "role": "agent", "password": "another-horse-7", "phone": "13812345678"}
-    response = client.post("/settings/users", data=form, headers={"HX-Request": "true", "X-CSRF-Token": token})
+    form = {
+        "username": "xiaoli",
+        "display_name": "小李",
+        "role": "agent",
+        "password": "another-horse-7",
+        "phone": "13812345678",
+    }
+    response = client.post(
+        "/settings/users", data=form, headers={"HX-Request": "true", "X-CSRF-Token": token}
+    )
     assert response.status_code == 200
     assert response.text.lstrip().startswith('<div id="users-panel"')
     assert "已创建成员 xiaoli" in response.text and 'data-username="xiaoli"' in response.text
     created = user_named(database, "xiaoli")
-    assert created is not None and created.role == "agent" and created.phone_encrypted and "13812345678" not in created.phone_encrypted
+    assert (
+        created is not None
+        and created.role == "agent"
+        and created.phone_encrypted
+        and "13812345678" not in created.phone_encrypted
+    )
     client.cookies.clear()
     assert submit_login(client, "xiaoli", password="another-horse-7").status_code == 303
     assert "小李" in client.get("/").text
 
 
-def test_create_member_without_htmx_redirects_back_to_the_list(client: TestClient, database: Database, settings: Settings) -> None:
+def test_create_member_without_htmx_redirects_back_to_the_list(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
     users = make_tenant(database, settings, "owner")
     sign_in(client, users["owner"])
     token = page_csrf(client, "/settings/users")
-    form = {"username": "laozhang", "display_name": "老张", "role": "technician", "password": "another-horse-7", "csrf_token": token}
+    form = {
+        "username": "laozhang",
+        "display_name": "老张",
+        "role": "technician",
+        "password": "another-horse-7",
+        "csrf_token": token,
+    }
     response = client.post("/settings/users", data=form, follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/settings/users"
     assert 'data-username="laozhang"' in client.get("/settings/users", params={"role": "technician"}).text
     assert 'data-username="laozhang"' not in client.get("/settings/users", params={"role": "agent"}).text
 
 
-def test_create_member_shows_field_errors_and_keeps_the_values(client: TestClient, database: Database, settings: Settings) -> None:
+def test_create_member_shows_field_errors_and_keeps_the_values(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
     users = make_tenant(database, settings, "owner")
     sign_in(client, users["owner"])
     token = page_csrf(client, "/settings/users")
-    form = {"username": "a", "display_name": "小王", "role": "agent", "password": "short", "csrf_token": token}
+    form = {
+        "username": "a",
+        "display_name": "小王",
+        "role": "agent",
+        "password": "short",
+        "csrf_token": token,
+    }
     response = client.post("/settings/users", data=form, headers={"HX-Request": "true"})
     assert response.status_code == 422
     assert "用户名需为 3–64 位字母" in response.text and "密码至少需要 8 位" in response.text
     assert 'value="小王"' in response.text
-    taken = client.post("/settings/users", data={**form, "username": users["owner"], "password": "long-enough-1"}, headers={"HX-Request": "true"})
+    taken = client.post(
+        "/settings/users",
+        data={**form, "username": users["owner"], "password": "long-enough-1"},
+        headers={"HX-Request": "true"},
+    )
     assert taken.status_code == 409 and "该用户名已被使用" in taken.text
     assert count(database, User) == 1
 
 
-def test_create_member_without_csrf_changes_nothing(client: TestClient, database: Database, settings: Settings) -> None:
+def test_create_member_without_csrf_changes_nothing(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
     users = make_tenant(database, settings, "owner")
     sign_in(client, users["owner"])
     created_before = count(database, AuditEntry, AuditEntry.action == "user.created")
@@ -339,7 +427,9 @@ def test_create_member_without_csrf_changes_nothing(client: TestClient, database
     response = client.post("/settings/users", data=form, follow_redirects=False)
     assert response.status_code == 403
     assert "CSRF" in response.text
-    wrong = client.post("/settings/users", data={**form, "csrf_token": "not-the-token"}, headers={"HX-Request": "true"})
+    wrong = client.post(
+        "/settings/users", data={**form, "csrf_token": "not-the-token"}, headers={"HX-Request": "true"}
+    )
     assert wrong.status_code == 403
     assert user_named(database, "ghost") is None
     assert count(database, AuditEntry, AuditEntry.action == "user.created") == created_before
@@ -366,7 +456,9 @@ def test_change_role_and_unlock_a_member(client: TestClient, database: Database,
     assert agent is not None and agent.role == "operator" and agent.locked_until is None
 
 
-def test_owners_cannot_change_their_own_role(client: TestClient, database: Database, settings: Settings) -> None:
+def test_owners_cannot_change_their_own_role(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
     users = make_tenant(database, settings, "owner")
     sign_in(client, users["owner"])
     owner = user_named(database, users["owner"])
@@ -376,7 +468,9 @@ def test_owners_cannot_change_their_own_role(client: TestClient, database: Datab
     assert user_named(database, users["owner"]).role == "owner"  # type: ignore[union-attr]
 
 
-def test_members_of_another_tenant_answer_404(client: TestClient, database: Database, settings: Settings) -> None:
+def test_members_of_another_tenant_answer_404(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
     home = make_tenant(database, settings, "owner")
     other = make_tenant(database, settings, "agent")
     stranger = user_named(database, other["agent"])
@@ -391,12 +485,20 @@ def test_members_of_another_tenant_answer_404(client: TestClient, database: Data
 # ── Overview, audit log, dead letters ────────────────────────────────────────────────────────
 
 
-def test_overview_chart_counts_real_sign_ins(client: TestClient, database: Database, settings: Settings) -> None:
+def test_overview_chart_counts_real_sign_ins(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
     users = make_tenant(database, settings, "owner")
     submit_login(client, users["owner"], password="wrong-password")
     sign_in(client, users["owner"])
     page = client.get("/").text
-    option = json.loads(unescape(re.search(r'<script type="application/json" id="activity-chart-option">(.*?)</script>', page, re.S).group(1)))  # type: ignore[union-attr]
+    option = json.loads(
+        unescape(
+            re.search(
+                r'<script type="application/json" id="activity-chart-option">(.*?)</script>', page, re.S
+            ).group(1)
+        )
+    )  # type: ignore[union-attr]
     events, logins, failed = (series["data"] for series in option["series"])
     assert len(logins) == 14
     assert logins[-1] == 1 and sum(logins) == 1
@@ -416,19 +518,30 @@ def test_audit_page_filters_by_action(client: TestClient, database: Database, se
     assert rows == ["auth.login_failed", "auth.login_failed"]
     assert "登录失败" in page.text
     everything = client.get("/settings/audit").text
-    assert {"auth.login", "user.created"} <= set(re.findall(r'<div class="cell-sub mono">([a-z_.]+)</div>', everything))
+    assert {"auth.login", "user.created"} <= set(
+        re.findall(r'<div class="cell-sub mono">([a-z_.]+)</div>', everything)
+    )
     assert 'href="/api/v1/audit/export.xlsx"' in everything
     export = client.get("/api/v1/audit/export.xlsx")
     assert export.status_code == 200 and export.content[:2] == b"PK"
 
 
-def test_dead_letters_are_listed_and_replayed(client: TestClient, database: Database, settings: Settings) -> None:
+def test_dead_letters_are_listed_and_replayed(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
     users = make_tenant(database, settings, "owner")
     with database.unit_of_work() as session:
         event = OutboxEvent(tenant_id=users["tenant"], type="order.paid", payload={"order": "T100"})
         session.add(event)
         session.flush()
-        delivery = EventDelivery(tenant_id=users["tenant"], event_id=event.id, handler="settlement.book", status="dead", attempts=5, last_error="ValueError: no rule for region 310000")
+        delivery = EventDelivery(
+            tenant_id=users["tenant"],
+            event_id=event.id,
+            handler="settlement.book",
+            status="dead",
+            attempts=5,
+            last_error="ValueError: no rule for region 310000",
+        )
         session.add(delivery)
         session.flush()
         delivery_id = delivery.id
@@ -436,13 +549,17 @@ def test_dead_letters_are_listed_and_replayed(client: TestClient, database: Data
     page = client.get("/settings/dead-letters").text
     assert "order.paid" in page and "no rule for region 310000" in page and "settlement.book" in page
     token = page_csrf(client)
-    response = client.post(f"/settings/dead-letters/{delivery_id}/replay", data={"csrf_token": token}, follow_redirects=False)
+    response = client.post(
+        f"/settings/dead-letters/{delivery_id}/replay", data={"csrf_token": token}, follow_redirects=False
+    )
     assert response.status_code == 303
     with database.unit_of_work() as session:
         assert session.get(EventDelivery, delivery_id).status == "pending"  # type: ignore[union-attr]
     after = client.get(response.headers["location"]).text
     assert "已重放 1 条" in after and "没有死信" in after
-    again = client.post(f"/settings/dead-letters/{delivery_id}/replay", data={"csrf_token": token}, follow_redirects=False)
+    again = client.post(
+        f"/settings/dead-letters/{delivery_id}/replay", data={"csrf_token": token}, follow_redirects=False
+    )
     assert again.status_code == 409  # only dead letters replay; the error page says why
 
 
@@ -464,8 +581,16 @@ def test_every_literal_key_used_by_templates_and_views_is_translated() -> None:
     dynamic = {f"nav.{item.key}" for group in NAVIGATION for item in group.items}
     dynamic |= {f"nav.group.{group.key}" for group in NAVIGATION}
     dynamic |= {f"role.{role.value}" for role in Role}
-    dynamic |= {f"module.{item.key}.{part}" for group in NAVIGATION for item in group.items if not item.is_built for part in ("description", "feature1", "feature2", "feature3")}
-    missing = sorted(key for key in used | dynamic if key not in MESSAGES["zh-CN"] or key not in MESSAGES["en"])
+    dynamic |= {
+        f"module.{item.key}.{part}"
+        for group in NAVIGATION
+        for item in group.items
+        if not item.is_built
+        for part in ("description", "feature1", "feature2", "feature3")
+    }
+    missing = sorted(
+        key for key in used | dynamic if key not in MESSAGES["zh-CN"] or key not in MESSAGES["en"]
+    )
     assert len(used) > 100
     assert missing == []
 

@@ -20,7 +20,7 @@ import orjson
 from haina.sandbox.generator.ids import Tokens
 from haina.sandbox.generator.maker import Record, WorldMaker
 from haina.sandbox.generator.setup import Merchant, Setup, build_setup
-from haina.sandbox.world import World
+from haina.sandbox.world import Account, ExternalContact, PosMember, World
 
 # The default "now" of a seeded world: the year before it contains 年货节, 618 and 双11.
 DEFAULT_START = datetime(2025, 11, 23, tzinfo=UTC)
@@ -133,32 +133,8 @@ def write_world(
                 if progress is not None and done % progress_every == 0 and done < customers:
                     _refresh(state)
                     progress(state)
-            elif kind == "accounts":
-                truth.writerow(
-                    (
-                        "account",
-                        record.account_id,
-                        record.platform,
-                        record.shop_id,
-                        record.buyer_id,
-                        record.person_id,
-                    )
-                )  # type: ignore[attr-defined]
-            elif kind == "contacts":
-                truth.writerow(
-                    ("contact", record.external_userid, "wecom", "", record.unionid, record.person_id)
-                )  # type: ignore[attr-defined]
-            elif kind == "pos_members":
-                truth.writerow(
-                    (
-                        "pos_member",
-                        record.member_no,
-                        "pos",
-                        record.store_id,
-                        record.member_no,
-                        record.person_id,
-                    )
-                )  # type: ignore[attr-defined]
+            elif kind in ("accounts", "contacts", "pos_members"):
+                truth.writerow(_truth_row(record))
     finally:
         for file in files.values():
             file.close()
@@ -167,6 +143,24 @@ def write_world(
     if progress is not None:
         progress(state)
     return state
+
+
+def _truth_row(record: object) -> tuple[str, ...]:
+    """kind, id, platform, shop_id, platform_user_id, person_id of one identity record."""
+    if isinstance(record, Account):
+        return (
+            "account",
+            record.account_id,
+            record.platform,
+            record.shop_id,
+            record.buyer_id,
+            record.person_id,
+        )
+    if isinstance(record, ExternalContact):
+        return ("contact", record.external_userid, "wecom", "", record.unionid, record.person_id)
+    if isinstance(record, PosMember):
+        return ("pos_member", record.member_no, "pos", record.store_id, record.member_no, record.person_id)
+    raise TypeError(f"not an identity record: {type(record).__name__}")
 
 
 def _refresh(state: WriteProgress) -> None:

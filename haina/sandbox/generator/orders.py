@@ -76,9 +76,13 @@ class OrderMaker:
                 return pick(rng, setup.by_kind["filter"])
             if rng.random() < 0.7 and self._main_appliances:
                 return pick(rng, self._main_appliances)
-        elif category == "snacks" and "giftbox" in setup.by_kind:
-            if self.calendar.season(created) == SEASON_NIANHUO and rng.random() < 0.35:
-                return setup.by_kind["giftbox"][0]  # 年货节 gift boxes
+        elif (
+            category == "snacks"
+            and "giftbox" in setup.by_kind
+            and self.calendar.season(created) == SEASON_NIANHUO
+            and rng.random() < 0.35
+        ):
+            return setup.by_kind["giftbox"][0]  # 年货节 gift boxes
         return pick(rng, setup.by_category[category])
 
     def _category_weights(self, shop_id: str, persona: tuple[int, ...]) -> tuple[list[str], list[int]]:
@@ -261,8 +265,9 @@ class OrderMaker:
             order.paid_at = order.finished_at = order.created_at
             return None
         roll = rng.random()
-        if roll < 0.06:
-            closes = created + DAY  # unpaid orders close after 24 hours
+        if roll < 0.09:
+            # Abandoned checkouts: Taobao/Tmall close them after 72 hours, the others after 24.
+            closes = created + (3 * DAY if order.platform in ("taobao", "tmall") else DAY)
             if closes <= end:
                 order.status = "closed"
                 order.finished_at = order.modified_at = to_datetime(closes)

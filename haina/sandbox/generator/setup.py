@@ -187,7 +187,7 @@ def _window(template: catalog.CouponTemplate, start: datetime) -> tuple[int, int
 
 
 def _coupons(rng: random.Random, shops: list[Shop], start: datetime, tokens: Tokens) -> list[Coupon]:
-    coupons = []
+    coupons: list[Coupon] = []
     for shop in shops:
         for template in catalog.COUPONS:
             starts, ends = _window(template, start)

@@ -490,9 +490,10 @@ class WeComMaker:
         if open_group is None:
             open_group = self._open(category)
         group = open_group.group
-        joined = max(int(group.create_time.timestamp()), int(contact.created_at.timestamp())) + int(
+        added = contact.created_at or group.create_time
+        joined = max(int(group.create_time.timestamp()), int(added.timestamp())) + int(
             rng.uniform(60, 3 * DAY)
-        )  # type: ignore[union-attr]
+        )
         scene = pick(rng, (1, 2, 3))
         group.members.append(
             GroupMember(

@@ -1,0 +1,166 @@
+"""The console in headless Chromium against a real uvicorn server: sign in, Chinese navigation,
+switch to English, a module's coming-soon page, HTMX forms, the folded navigation at phone
+width, sign out. Screenshots go to $HAINA_SCREENSHOT_DIR (or the test's tmp directory)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from haina.core.auth.service import NewUser, create_user
+from haina.core.database import Database
+from haina.core.migrate import upgrade
+from haina.core.tenancy.service import get_or_create_tenant
+from haina.web.app import create_app
+from tests.conftest import make_settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+PASSWORD = "correct-horse-42"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="the Debian chromium binary (/usr/bin/chromium) is not installed"),
+]
+
+
+@dataclass
+class Console:
+    url: str
+    username: str
+    shots: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[Console]:
+    import uvicorn
+
+    url = f"sqlite:///{tmp_path / 'console.db'}"
+    upgrade(url)
+    settings = make_settings(tmp_path, database_url=url)
+    database = Database(settings)
+    with database.unit_of_work() as session:
+        tenant = get_or_create_tenant(session, "haina-demo", "海纳家电旗舰店")
+        create_user(session, tenant.id, NewUser("wanglei", "王磊", "owner", PASSWORD), settings)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, database, start_workers=False), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    shots = Path(os.environ.get("HAINA_SCREENSHOT_DIR") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    try:
+        yield Console(url=f"http://127.0.0.1:{port}", username="wanglei", shots=shots)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        database.dispose()
+
+
+def test_console_in_chromium(console: Console) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 860})
+        page = context.new_page()
+        failed_assets: list[str] = []
+        page.on("response", lambda response: failed_assets.append(response.url) if response.status >= 400 else None)
+
+        # Sign in: an anonymous visit lands on the login page, in Chinese.
+        page.goto(console.url + "/settings/audit")
+        expect(page).to_have_url(console.url + "/login?next=/settings/audit")
+        expect(page.locator("h1")).to_have_text("账号登录")
+        page.screenshot(path=str(console.shots / "login-desktop.png"))
+        page.fill("input[name=username]", console.username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page).to_have_url(console.url + "/settings/audit")
+        expect(page.locator("#audit-table")).to_contain_text("auth.login")
+
+        # The overview: Chinese navigation, the top bar, and a chart drawn by ECharts.
+        page.click('[data-nav="overview"]')
+        expect(page.locator('[data-nav="customers"]')).to_contain_text("客户")
+        expect(page.locator(".topbar-tenant")).to_have_text("海纳家电旗舰店")
+        expect(page.locator(".topbar-user")).to_contain_text("王磊")
+        expect(page.locator('#activity-chart[data-chart-ready="true"] canvas')).to_have_count(1)
+        page.wait_for_timeout(600)  # let the chart finish its entry animation
+        page.screenshot(path=str(console.shots / "overview-desktop-zh.png"), full_page=True)
+
+        # Switch to English: the same page comes back in English.
+        page.click(".topbar .lang-switch >> text=English")
+        expect(page).to_have_url(console.url + "/")
+        expect(page.locator('[data-nav="customers"]')).to_contain_text("Customers")
+        expect(page.locator('[data-nav="audit"]')).to_have_text("Audit log")
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+
+        # A module that is not built yet shows its coming-soon state.
+        page.click('[data-nav="tickets"]')
+        expect(page).to_have_url(console.url + "/tickets")
+        expect(page.locator('[data-state="coming-soon"] .empty-badge')).to_have_text("Coming soon")
+        expect(page.locator(".page-title")).to_have_text("Tickets")
+        page.screenshot(path=str(console.shots / "module-desktop-en.png"))
+
+        # HTMX: create a member (CSRF header from the meta tag), then change their role in place.
+        page.click('[data-nav="users"]')
+        page.click("summary >> text=New member")
+        page.fill("#users-panel input[name=username]", "xiaomei")
+        page.fill("#users-panel input[name=display_name]", "小美")
+        page.select_option("#users-panel select[name=role]", "agent")
+        page.fill("#users-panel input[name=password]", "another-horse-7")
+        page.click("#users-panel button[type=submit]")
+        row = page.locator('tr[data-username="xiaomei"]')
+        expect(row).to_be_visible()
+        expect(page.locator("#users-panel .alert-success")).to_contain_text("xiaomei")
+        expect(page).to_have_url(console.url + "/settings/users")  # updated in place, no reload
+        row.locator("select[name=role]").select_option("operator")
+        expect(page.locator('tr[data-username="xiaomei"] select[name=role]')).to_have_value("operator")
+        page.reload()
+        expect(page.locator('tr[data-username="xiaomei"] select[name=role]')).to_have_value("operator")
+        page.screenshot(path=str(console.shots / "users-desktop-en.png"), full_page=True)
+
+        # Phone width: the navigation folds into a menu opened from the top bar.
+        page.click(".topbar .lang-switch >> text=中文")
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(console.url + "/")
+        sidebar = page.locator("#sidebar")
+        expect(sidebar).to_be_hidden()
+        expect(page.locator("[data-nav-toggle]")).to_be_visible()
+        page.wait_for_timeout(600)
+        page.screenshot(path=str(console.shots / "overview-phone-zh.png"), full_page=True)
+        page.click("[data-nav-toggle]")
+        expect(sidebar).to_be_visible()
+        expect(page.locator("[data-nav-toggle]")).to_have_attribute("aria-expanded", "true")
+        page.screenshot(path=str(console.shots / "nav-open-phone-zh.png"))
+        page.click('[data-nav="customers"]')
+        expect(page).to_have_url(console.url + "/customers")
+        expect(page.locator('[data-state="coming-soon"] .empty-badge')).to_have_text("即将上线")
+        expect(sidebar).to_be_hidden()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, "the page scrolls sideways at phone width"
+        page.screenshot(path=str(console.shots / "module-phone-zh.png"), full_page=True)
+
+        # Sign out.
+        page.click(".logout-form button")
+        expect(page).to_have_url(console.url + "/login")
+        page.goto(console.url + "/")
+        expect(page).to_have_url(console.url + "/login?next=/")
+
+        assert failed_assets == []
+        browser.close()
