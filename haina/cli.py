@@ -67,7 +67,12 @@ def user_create(
     try:
         with database.unit_of_work() as session:
             tenant_row = get_or_create_tenant(session, tenant, tenant_name or tenant)
-            create_user(session, tenant_row.id, NewUser(username, display_name or username, role, password, phone), settings)
+            create_user(
+                session,
+                tenant_row.id,
+                NewUser(username, display_name or username, role, password, phone),
+                settings,
+            )
     except DomainError as error:
         typer.secho(f"cannot create user: {error.message}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
@@ -105,7 +110,15 @@ def serve(
     import uvicorn
 
     _settings()
-    uvicorn.run("haina.web.app:create_app", factory=True, host=host, port=port, reload=reload, workers=workers, log_level="info")
+    uvicorn.run(
+        "haina.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        reload=reload,
+        workers=workers,
+        log_level="info",
+    )
 
 
 @app.command()
@@ -117,10 +130,19 @@ def worker(
     """Run Celery workers for the event dispatcher (HAINA_TASK_MODE=celery)."""
     settings = _settings()
     if settings.task_mode != "celery":
-        typer.secho("HAINA_TASK_MODE is not 'celery': the server runs events on its own threads", fg=typer.colors.YELLOW, err=True)
+        typer.secho(
+            "HAINA_TASK_MODE is not 'celery': the server runs events on its own threads",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
     from haina.core.events.celery_app import EVENTS_QUEUE, celery_app
 
-    argv = ["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}", f"--queues={queues or EVENTS_QUEUE}"]
+    argv = [
+        "worker",
+        f"--concurrency={concurrency}",
+        f"--loglevel={loglevel}",
+        f"--queues={queues or EVENTS_QUEUE}",
+    ]
     celery_app.worker_main(argv)
 
 
@@ -133,6 +155,8 @@ def demo(
 ) -> None:
     """Migrate, seed a demo merchant with logins for every role, and serve it."""
     os.environ.setdefault("HAINA_DEMO_MODE", "true")
+    os.environ.setdefault("HAINA_SANDBOX_ENABLED", "true")
+    os.environ.setdefault("HAINA_SANDBOX_SEED", str(seed))
     from haina.core.settings import reset_settings
     from haina.demo import DEMO_PASSWORD, seed_demo
 

@@ -33,6 +33,11 @@ def seed_demo(settings: Settings, *, seed: int = 7) -> list[tuple[str, str]]:
         existing = set(session.scalars(select(User.username)))
         for username, display_name, role, phone in DEMO_USERS:
             if username not in existing:
-                create_user(session, tenant.id, NewUser(username, display_name, role.value, DEMO_PASSWORD, phone), settings)
+                create_user(
+                    session,
+                    tenant.id,
+                    NewUser(username, display_name, role.value, DEMO_PASSWORD, phone),
+                    settings,
+                )
     database.dispose()
     return [(username, role.value) for username, _, role, _ in DEMO_USERS]

@@ -21,7 +21,9 @@ from haina.core.auth.passwords import set_hash_cost
 from haina.core.database import Database
 from haina.core.settings import Settings
 
-PG_ADMIN_URL = os.environ.get("HAINA_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "HAINA_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 # Real argon2id, at a cost that keeps a suite creating hundreds of users fast.
 set_hash_cost(time_cost=1, memory_cost=1024)
 

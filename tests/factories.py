@@ -35,7 +35,12 @@ def make_tenant(database: Database, settings: Settings, slug: str | None = None)
         for role in Role:
             username = f"{role.value}-{slug}"
             phone = f"139{abs(hash((slug, role.value))) % 10**8:08d}"
-            user = create_user(session, tenant.id, NewUser(username, f"{role.value} 用户", role.value, PASSWORD, phone), settings)
+            user = create_user(
+                session,
+                tenant.id,
+                NewUser(username, f"{role.value} 用户", role.value, PASSWORD, phone),
+                settings,
+            )
             fixture.users[role.value] = user.id
             fixture.usernames[role.value] = username
             fixture.phones[role.value] = phone

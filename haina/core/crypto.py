@@ -85,7 +85,7 @@ class FieldCipher:
 
     def needs_reencryption(self, stored: str) -> bool:
         match = _FORMAT.match(stored or "")
-        return bool(match) and int(match.group(1)) != self.current_version
+        return match is not None and int(match.group(1)) != self.current_version
 
 
 def normalise_phone(phone: str) -> str:

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = 2 * 1024 * 1024
     default_language: Literal["zh-CN", "en"] = "zh-CN"
     demo_mode: bool = False
+    # The platform sandbox served by this process under /sandbox (the demo turns it on).
+    sandbox_enabled: bool = False
+    sandbox_seed: int = 7
+    sandbox_customers: int = 2000
+    sandbox_orders_per_minute: float = 20.0
     base_url: str = "http://127.0.0.1:8000"
     event_max_attempts: int = 5
     event_retry_base_seconds: float = 2.0
@@ -60,7 +65,11 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{(self.var_dir / 'haina.db').as_posix()}"
         if self.task_mode == "celery" and not (self.celery_broker_url or self.redis_url):
             raise SettingsError("HAINA_TASK_MODE=celery needs HAINA_CELERY_BROKER_URL or HAINA_REDIS_URL")
-        keys_needed = {"secret_key": self.secret_key, "encryption_keys": self.encryption_keys, "hash_key": self.hash_key}
+        keys_needed = {
+            "secret_key": self.secret_key,
+            "encryption_keys": self.encryption_keys,
+            "hash_key": self.hash_key,
+        }
         missing = [name for name, value in keys_needed.items() if not value or PLACEHOLDER in value]
         if missing:
             if self.env == "production":

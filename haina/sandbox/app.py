@@ -74,9 +74,10 @@ def build_sandbox_router(state: SandboxState) -> APIRouter:
     return router
 
 
-def create_sandbox_app(state: SandboxState) -> FastAPI:
-    """A stand-alone sandbox server (tests run it on a loopback port)."""
-    app = FastAPI(title="Haina sandbox", docs_url=None, redoc_url=None)
-    app.include_router(build_sandbox_router(state), prefix="/sandbox")
+def create_sandbox_app(state: SandboxState, *, prefix: str = "/sandbox") -> FastAPI:
+    """A stand-alone sandbox server (tests run it on a loopback port); with `prefix=""` it is
+    mounted inside the Haina app at /sandbox."""
+    app = FastAPI(title="Haina sandbox", docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(build_sandbox_router(state), prefix=prefix)
     app.state.sandbox = state
     return app

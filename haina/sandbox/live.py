@@ -268,6 +268,8 @@ class LiveTicker:
     def _new_contact(self, now: int, changes: list[Change]) -> None:
         """A new lead scans a channel code and adds a guide."""
         maker = self.maker
+        if not maker.setup.staff:
+            return  # nobody to add
         draft = maker.people.cluster(1)[0]
         self.state.add("people", draft.person)
         contact = maker.wecom.contact(draft, History(), [])

@@ -37,14 +37,24 @@ class UndeclaredRouteError(RuntimeError):
 
 
 def check_route_declarations(app: FastAPI) -> None:
-    missing = [f"{sorted(info.methods)} {info.path}" for info in api_routes(app) if declared_access(info) is None]
+    missing = [
+        f"{sorted(info.methods)} {info.path}" for info in api_routes(app) if declared_access(info) is None
+    ]
     if missing:
         raise UndeclaredRouteError("routes without a declared permission: " + ", ".join(missing))
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None, *, start_workers: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, database: Database | None = None, *, start_workers: bool = True
+) -> FastAPI:
     settings = settings or get_settings()
     database = database or Database(settings)
+
+    sandbox = None
+    if settings.sandbox_enabled:
+        from haina.sandbox.runtime import build_embedded_sandbox
+
+        sandbox = build_embedded_sandbox(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,9 +64,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
             runner = start_runner(settings, database)
         app.state.event_runner = runner
+        if sandbox is not None and start_workers:
+            sandbox.start()
         try:
             yield
         finally:
+            if sandbox is not None:
+                sandbox.stop()
             if runner is not None:
                 runner.stop()
 
@@ -74,6 +88,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for module_name in ROUTERS:
         app.include_router(importlib.import_module(module_name).router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.state.sandbox = sandbox
+    if sandbox is not None:
+        # A mounted sub-application: the emulators check the platforms' own signatures and
+        # tokens, not Haina's permissions, so they stay outside the route-declaration check.
+        app.mount("/sandbox", sandbox.app, name="sandbox")
     check_route_declarations(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(LanguageMiddleware)

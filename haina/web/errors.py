@@ -68,7 +68,9 @@ def _describe_validation(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     described = []
     for error in errors:
         location = ".".join(str(part) for part in error.get("loc", ()))
-        described.append({"field": location, "problem": error.get("msg", "invalid"), "type": error.get("type", "")})
+        described.append(
+            {"field": location, "problem": error.get("msg", "invalid"), "type": error.get("type", "")}
+        )
     return described
 
 
@@ -78,16 +80,26 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(error, NotAuthenticated) and _wants_html(request):
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
         headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
-        return error_response(request, error.status_code, error.code, error.message, error.details or None, headers)
+        return error_response(
+            request, error.status_code, error.code, error.message, error.details or None, headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> Response:
         errors = list(error.errors())
         if any(item.get("type") == "json_invalid" for item in errors):
-            return error_response(request, 422, "malformed_json", "the request body is not valid JSON", _describe_validation(errors))
+            return error_response(
+                request,
+                422,
+                "malformed_json",
+                "the request body is not valid JSON",
+                _describe_validation(errors),
+            )
         problems = _describe_validation(errors)
         summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5])
-        return error_response(request, 422, "invalid_input", f"invalid request: {summary}", problems, specifics=summary)
+        return error_response(
+            request, 422, "invalid_input", f"invalid request: {summary}", problems, specifics=summary
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
@@ -97,10 +109,18 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"no such page or endpoint: {request.method} {request.url.path}"
         if error.status_code == 405:
             message = f"method {request.method} is not allowed on {request.url.path}"
-        return error_response(request, error.status_code, code, message, headers=getattr(error, "headers", None))
+        return error_response(
+            request, error.status_code, code, message, headers=getattr(error, "headers", None)
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> Response:
         reference = uuid.uuid4().hex[:12]
         log.exception("unhandled error %s on %s %s", reference, request.method, request.url.path)
-        return error_response(request, 500, "internal", f"internal error (reference {reference}); this is a bug, please report it", {"reference": reference})
+        return error_response(
+            request,
+            500,
+            "internal",
+            f"internal error (reference {reference}); this is a bug, please report it",
+            {"reference": reference},
+        )

@@ -17,7 +17,14 @@ def healthz(request: Request) -> JSONResponse:
     try:
         with database.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-        status = {"status": "ok", "database": "ok", "backend": database.engine.dialect.name, "version": __version__}
+        status = {
+            "status": "ok",
+            "database": "ok",
+            "backend": database.engine.dialect.name,
+            "version": __version__,
+        }
         return JSONResponse(status)
     except Exception as error:  # noqa: BLE001 - reported, not raised
-        return JSONResponse({"status": "degraded", "database": f"error: {type(error).__name__}"}, status_code=503)
+        return JSONResponse(
+            {"status": "degraded", "database": f"error: {type(error).__name__}"}, status_code=503
+        )

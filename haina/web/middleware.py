@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -57,9 +56,24 @@ class BodyLimitMiddleware:
     async def _reject(self, scope: Scope, send: Send) -> None:
         language = scope.get("state", {}).get("language", "zh-CN")
         message = f"request body is larger than {self.max_bytes} bytes"
-        body = {"error": {"code": "payload_too_large", "message": gettext(language, "error.payload_too_large", default=message), "detail_en": message}}
+        body = {
+            "error": {
+                "code": "payload_too_large",
+                "message": gettext(language, "error.payload_too_large", default=message),
+                "detail_en": message,
+            }
+        }
         data = json.dumps(body, ensure_ascii=False).encode()
-        await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(data)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": data})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -93,5 +107,3 @@ class BodyLimitMiddleware:
         except BodyTooLarge:
             if not started:
                 await self._reject(scope, send)
-
-

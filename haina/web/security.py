@@ -66,14 +66,24 @@ def current_actor(
         claims = read_access_token(settings.secret_key, token.strip())
         user = session.get(auth.User, claims["sub"])
         tenant = session.get(Tenant, claims["tid"])
-        if user is None or not user.is_active or tenant is None or not tenant.is_active or user.tenant_id != tenant.id:
-            raise NotAuthenticated("the user or tenant of this token no longer exists or is disabled", code="invalid_token")
+        if (
+            user is None
+            or not user.is_active
+            or tenant is None
+            or not tenant.is_active
+            or user.tenant_id != tenant.id
+        ):
+            raise NotAuthenticated(
+                "the user or tenant of this token no longer exists or is disabled", code="invalid_token"
+            )
         actor = auth.actor_for(user, via="token", ip=client_ip(request))
     else:
         raw = request.cookies.get(SESSION_COOKIE)
         found = auth.find_console_session(session, raw) if raw else None
         if found is None:
-            raise NotAuthenticated("sign in first, or send 'Authorization: Bearer <token>'", code="not_authenticated")
+            raise NotAuthenticated(
+                "sign in first, or send 'Authorization: Bearer <token>'", code="not_authenticated"
+            )
         user, console_session = found
         if request.method not in SAFE_METHODS and not (
             submitted_csrf and hmac.compare_digest(submitted_csrf, console_session.csrf_token)
@@ -129,13 +139,20 @@ def api_routes(app: FastAPI) -> list[RouteInfo]:
     except ImportError:  # older FastAPI: included routes are flattened into app.routes
         for route in app.routes:
             if isinstance(route, APIRoute):
-                found.append(RouteInfo(route.path, frozenset(route.methods), route, route.dependant))
+                found.append(RouteInfo(route.path, frozenset(route.methods or ()), route, route.dependant))
         return found
     for context in iter_route_contexts(app.routes):
         original = context.original_route
         if isinstance(original, APIRoute):
             dependant = getattr(context, "dependant", None) or original.dependant
-            found.append(RouteInfo(context.path or original.path, frozenset(context.methods or original.methods), original, dependant))
+            found.append(
+                RouteInfo(
+                    context.path or original.path,
+                    frozenset(context.methods or original.methods or ()),
+                    original,
+                    dependant,
+                )
+            )
     return found
 
 

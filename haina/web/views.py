@@ -13,7 +13,7 @@ import importlib
 import secrets
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -145,7 +145,9 @@ class ConsoleRoute(APIRoute):
                 return response
             except NotAuthenticated:
                 if is_htmx(request):
-                    return Response(status_code=401, headers={"HX-Redirect": "/login"})
+                    # A full-page visit to the login page, coming back here afterwards.
+                    here = local_path(urlsplit(request.headers.get("HX-Current-URL", "")).path)
+                    return Response(status_code=401, headers={"HX-Redirect": f"/login?next={quote(here)}"})
                 raise  # the app's handler redirects pages to /login
             except DomainError as error:
                 return await run_in_threadpool(

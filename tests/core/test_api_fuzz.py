@@ -25,13 +25,17 @@ def _check(response, label: str) -> None:  # type: ignore[no-untyped-def]
         body = json.loads(response.content)
         error = body.get("error") if isinstance(body, dict) else None
         assert isinstance(error, dict), f"{label}: error body without 'error': {body}"
-        assert error.get("code") and error.get("message"), f"{label}: error body does not explain itself: {body}"
+        assert error.get("code") and error.get("message"), (
+            f"{label}: error body does not explain itself: {body}"
+        )
 
 
 @pytest.mark.parametrize("authenticated", [True, False], ids=["token", "anonymous"])
 def test_api_never_fails_and_explains_errors(app, client, database, settings, authenticated) -> None:  # type: ignore[no-untyped-def]
     home = make_tenant(database, settings)
-    headers = {"Authorization": f"Bearer {token_for(client, home.usernames['owner'])}"} if authenticated else {}
+    headers = (
+        {"Authorization": f"Bearer {token_for(client, home.usernames['owner'])}"} if authenticated else {}
+    )
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 10
@@ -45,7 +49,7 @@ def test_api_never_fails_and_explains_errors(app, client, database, settings, au
             database=None,
             suppress_health_check=list(HealthCheck),
         )
-        def exercise(case) -> None:  # type: ignore[no-untyped-def]
+        def exercise(case, label: str = label) -> None:  # type: ignore[no-untyped-def]
             _check(case.call(headers=headers), label)
 
         exercise()

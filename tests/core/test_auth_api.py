@@ -18,7 +18,9 @@ def _count(database, model) -> int:  # type: ignore[no-untyped-def]
 
 
 def test_token_and_me(client, tenant) -> None:  # type: ignore[no-untyped-def]
-    response = client.post("/api/v1/auth/token", json={"username": tenant.usernames["owner"], "password": PASSWORD})
+    response = client.post(
+        "/api/v1/auth/token", json={"username": tenant.usernames["owner"], "password": PASSWORD}
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["token_type"] == "bearer" and body["access_token"]
@@ -48,7 +50,9 @@ def test_finance_never_gets_chat_permission(client, tenant) -> None:  # type: ig
 
 def test_invalid_login_is_401_and_only_audited(client, tenant, database) -> None:  # type: ignore[no-untyped-def]
     users_before, audit_before = _count(database, User), _count(database, AuditEntry)
-    response = client.post("/api/v1/auth/token", json={"username": tenant.usernames["owner"], "password": "wrong-password"})
+    response = client.post(
+        "/api/v1/auth/token", json={"username": tenant.usernames["owner"], "password": "wrong-password"}
+    )
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "bad_credentials"
     assert response.json()["error"]["message"]
@@ -61,16 +65,27 @@ def test_invalid_login_is_401_and_only_audited(client, tenant, database) -> None
 def test_lockout_after_repeated_failures(client, tenant, settings) -> None:  # type: ignore[no-untyped-def]
     username = tenant.usernames["operator"]
     for _ in range(settings.login_max_failures):
-        assert client.post("/api/v1/auth/token", json={"username": username, "password": "nope-nope"}).status_code == 401
+        assert (
+            client.post(
+                "/api/v1/auth/token", json={"username": username, "password": "nope-nope"}
+            ).status_code
+            == 401
+        )
     locked = client.post("/api/v1/auth/token", json={"username": username, "password": PASSWORD})
     assert locked.status_code == 429
     assert locked.json()["error"]["code"] == "account_locked"
     clock.freeze(clock.now() + timedelta(minutes=settings.login_lockout_minutes + 1))
-    assert client.post("/api/v1/auth/token", json={"username": username, "password": PASSWORD}).status_code == 200
+    assert (
+        client.post("/api/v1/auth/token", json={"username": username, "password": PASSWORD}).status_code
+        == 200
+    )
 
 
 def test_unknown_tenant_is_a_clear_404(client, tenant) -> None:  # type: ignore[no-untyped-def]
-    response = client.post("/api/v1/auth/token", json={"username": tenant.usernames["owner"], "password": PASSWORD, "tenant": "no-such-shop"})
+    response = client.post(
+        "/api/v1/auth/token",
+        json={"username": tenant.usernames["owner"], "password": PASSWORD, "tenant": "no-such-shop"},
+    )
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "unknown_tenant"
 
@@ -89,7 +104,9 @@ def test_expired_and_malformed_tokens(client, tenant) -> None:  # type: ignore[n
 
 
 def test_malformed_and_oversized_json(client, tenant, settings, database) -> None:  # type: ignore[no-untyped-def]
-    malformed = client.post("/api/v1/auth/token", content=b'{"username": ', headers={"Content-Type": "application/json"})
+    malformed = client.post(
+        "/api/v1/auth/token", content=b'{"username": ', headers={"Content-Type": "application/json"}
+    )
     assert malformed.status_code == 422
     assert malformed.json()["error"]["code"] == "malformed_json"
     missing = client.post("/api/v1/auth/token", json={"username": "x"})
@@ -97,7 +114,9 @@ def test_malformed_and_oversized_json(client, tenant, settings, database) -> Non
     token = token_for(client, tenant.usernames["owner"])
     users_before = _count(database, User)
     huge = b'{"username": "' + b"a" * (settings.max_body_bytes + 10) + b'"}'
-    oversized = client.post("/api/v1/users", content=huge, headers={**bearer(token), "Content-Type": "application/json"})
+    oversized = client.post(
+        "/api/v1/users", content=huge, headers={**bearer(token), "Content-Type": "application/json"}
+    )
     assert oversized.status_code == 413
     assert oversized.json()["error"]["code"] == "payload_too_large"
     assert _count(database, User) == users_before
@@ -107,7 +126,13 @@ def test_user_management(client, tenant) -> None:  # type: ignore[no-untyped-def
     token = token_for(client, tenant.usernames["admin"])
     created = client.post(
         "/api/v1/users",
-        json={"username": "new-agent-1", "display_name": "新客服", "role": "agent", "password": "long-enough-pw", "phone": "13812345678"},
+        json={
+            "username": "new-agent-1",
+            "display_name": "新客服",
+            "role": "agent",
+            "password": "long-enough-pw",
+            "phone": "13812345678",
+        },
         headers=bearer(token),
     )
     assert created.status_code == 201, created.text

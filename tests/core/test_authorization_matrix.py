@@ -39,7 +39,12 @@ PATH_SAMPLES: dict[str, Callable[[TenantFixture], str]] = {
 BODY_SAMPLES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
     ("POST", "/api/v1/auth/token"): lambda: {"json": {"username": "nobody", "password": "nothing-here"}},
     ("POST", "/api/v1/users"): lambda: {
-        "json": {"username": f"u{uuid.uuid4().hex[:10]}", "display_name": "新成员", "role": "agent", "password": "long-enough-pw"}
+        "json": {
+            "username": f"u{uuid.uuid4().hex[:10]}",
+            "display_name": "新成员",
+            "role": "agent",
+            "password": "long-enough-pw",
+        }
     },
     ("PATCH", "/api/v1/users/{user_id}"): lambda: {"json": {"display_name": "改名"}},
 }
@@ -49,7 +54,9 @@ PARAM = re.compile(r"{(\w+)(?::\w+)?}")
 
 
 def _routes(app: Any) -> list[tuple[str, str, RouteInfo]]:
-    return [(method, info.path, info) for info in api_routes(app) for method in sorted(info.methods - {"HEAD"})]
+    return [
+        (method, info.path, info) for info in api_routes(app) for method in sorted(info.methods - {"HEAD"})
+    ]
 
 
 def _fill(path: str, tenant: TenantFixture) -> str:
@@ -87,7 +94,9 @@ def _prepare_extra(database: Any, tenant: TenantFixture) -> None:
         event = OutboxEvent(tenant_id=tenant.id, type="test.happened", payload={})
         session.add(event)
         session.flush()
-        delivery = EventDelivery(tenant_id=tenant.id, event_id=event.id, handler="tests.nothing", status="dead", last_error="boom")
+        delivery = EventDelivery(
+            tenant_id=tenant.id, event_id=event.id, handler="tests.nothing", status="dead", last_error="boom"
+        )
         session.add(delivery)
         session.flush()
         tenant.extra["delivery_id"] = delivery.id
@@ -95,7 +104,9 @@ def _prepare_extra(database: Any, tenant: TenantFixture) -> None:
 
 def test_every_route_declares_its_access(tmp_path) -> None:  # type: ignore[no-untyped-def]
     app = create_app(make_settings(tmp_path), start_workers=False)
-    undeclared = [f"{method} {path}" for method, path, route in _routes(app) if declared_access(route) is None]
+    undeclared = [
+        f"{method} {path}" for method, path, route in _routes(app) if declared_access(route) is None
+    ]
     assert undeclared == []
     assert _routes(app), "the route table is empty"
 
@@ -125,7 +136,9 @@ def test_matrix(client, app, database, settings) -> None:  # type: ignore[no-unt
             headers = bearer(tokens[role.value])
             allowed = access == "public" or has_permission(role.value, Permission(access))
             before = _row_counts(database) if method in UNSAFE and not allowed else None
-            response = client.request(method, own_path, headers=headers, follow_redirects=False, **_body(method, path))
+            response = client.request(
+                method, own_path, headers=headers, follow_redirects=False, **_body(method, path)
+            )
             status = response.status_code
             if status >= 500:
                 problems.append(f"{role.value} {method} {path}: {status} {response.text[:200]}")
@@ -137,12 +150,21 @@ def test_matrix(client, app, database, settings) -> None:  # type: ignore[no-unt
                 if before is not None and _row_counts(database) != before:
                     problems.append(f"{role.value} {method} {path}: a denied write changed the database")
             if allowed and other_path != own_path and access != "public":
-                foreign = client.request(method, other_path, headers=headers, follow_redirects=False, **_body(method, path))
+                foreign = client.request(
+                    method, other_path, headers=headers, follow_redirects=False, **_body(method, path)
+                )
                 if foreign.status_code != 404:
-                    problems.append(f"{role.value} {method} {path}: another tenant's object gave {foreign.status_code}, not 404")
+                    problems.append(
+                        f"{role.value} {method} {path}: another tenant's object gave {foreign.status_code}, not 404"
+                    )
         if access != "public":
             anonymous = client.request(method, own_path, follow_redirects=False, **_body(method, path))
             location = anonymous.headers.get("location", "")
-            if not (anonymous.status_code == 401 or (anonymous.status_code in (302, 303) and location.startswith("/login"))):
-                problems.append(f"anonymous {method} {path}: expected 401 or a redirect to /login, got {anonymous.status_code}")
+            if not (
+                anonymous.status_code == 401
+                or (anonymous.status_code in (302, 303) and location.startswith("/login"))
+            ):
+                problems.append(
+                    f"anonymous {method} {path}: expected 401 or a redirect to /login, got {anonymous.status_code}"
+                )
     assert problems == [], "\n".join(problems)

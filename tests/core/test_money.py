@@ -16,7 +16,10 @@ def test_yuan_fen_conversions() -> None:
         yuan_to_fen("abc")
 
 
-@given(st.integers(min_value=-10**9, max_value=10**9), st.lists(st.integers(min_value=1, max_value=1000), min_size=1, max_size=8))
+@given(
+    st.integers(min_value=-(10**9), max_value=10**9),
+    st.lists(st.integers(min_value=1, max_value=1000), min_size=1, max_size=8),
+)
 def test_split_adds_up_exactly(total: int, weights: list[int]) -> None:
     parts = split_fen(total, weights)
     assert sum(parts) == total

@@ -39,14 +39,20 @@ def test_pg_dump_has_no_plaintext_phone(tmp_path: Path, postgres_url: str) -> No
     settings = make_settings(tmp_path, database_url=postgres_url)
     seed_demo(settings)
     try:
-        dump = subprocess.run([pg_dump, postgres_url.replace("+psycopg", "")], check=True, capture_output=True, timeout=120).stdout
+        dump = subprocess.run(
+            [pg_dump, postgres_url.replace("+psycopg", "")], check=True, capture_output=True, timeout=120
+        ).stdout
         assert b"COPY public.users" in dump
         _assert_no_phone(dump, [phone for *_, phone in DEMO_USERS])
         from haina.core.database import Database
 
         database = Database(settings)
         with database.unit_of_work() as session:
-            found = session.scalar(select(User.username).where(User.phone_hash == keyed_hash(DEMO_USERS[0][3], settings.hash_key)))
+            found = session.scalar(
+                select(User.username).where(
+                    User.phone_hash == keyed_hash(DEMO_USERS[0][3], settings.hash_key)
+                )
+            )
         database.dispose()
         assert found == DEMO_USERS[0][0]
     finally:

@@ -537,3 +537,16 @@ def test_background_delivery(state: SandboxState, receiver: Receiver) -> None:
     assert sorted(message["id"] for message in receiver.messages()) == [
         o.order_id for o in state.world.orders[:3]
     ]
+
+
+def test_one_push_per_change_however_often_the_router_is_built(
+    state: SandboxState, receiver: Receiver
+) -> None:
+    youzan.build_router(state)  # a second app on the same state must not subscribe twice
+    state.notify("orders", state.world.orders[0])
+    assert len(receiver.received) == 1
+
+
+def test_no_push_target_means_no_work(state: SandboxState, client: TestClient) -> None:
+    state.notify("orders", state.world.orders[0])
+    assert "push_log" not in state.scratch["youzan"]

@@ -154,6 +154,13 @@ def test_anonymous_page_redirects_to_login_with_next(client: TestClient) -> None
     assert response.headers["location"] == "/login?next=/settings/users"
 
 
+def test_an_expired_session_sends_htmx_requests_to_the_login_page(client: TestClient) -> None:
+    headers = {"HX-Request": "true", "HX-Current-URL": "http://testserver/settings/users?role=agent"}
+    response = client.post("/settings/users/abc/unlock", headers=headers, follow_redirects=False)
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"] == "/login?next=/settings/users"
+
+
 def test_wrong_password_shows_the_message_in_the_page(
     client: TestClient, database: Database, settings: Settings
 ) -> None:

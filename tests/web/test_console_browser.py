@@ -26,7 +26,9 @@ PASSWORD = "correct-horse-42"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="the Debian chromium binary (/usr/bin/chromium) is not installed"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="the Debian chromium binary (/usr/bin/chromium) is not installed"
+    ),
 ]
 
 
@@ -54,8 +56,16 @@ def console(tmp_path: Path) -> Iterator[Console]:
     with database.unit_of_work() as session:
         tenant = get_or_create_tenant(session, "haina-demo", "海纳家电旗舰店")
         create_user(session, tenant.id, NewUser("wanglei", "王磊", "owner", PASSWORD), settings)
+        create_user(session, tenant.id, NewUser("zhaocai", "赵财", "finance", PASSWORD), settings)
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, database, start_workers=False), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, database, start_workers=False),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -77,12 +87,17 @@ def test_console_in_chromium(console: Console) -> None:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 860})
         page = context.new_page()
         failed_assets: list[str] = []
-        page.on("response", lambda response: failed_assets.append(response.url) if response.status >= 400 else None)
+        page.on(
+            "response",
+            lambda response: failed_assets.append(response.url) if response.status >= 400 else None,
+        )
 
         # Sign in: an anonymous visit lands on the login page, in Chinese.
         page.goto(console.url + "/settings/audit")
@@ -94,6 +109,7 @@ def test_console_in_chromium(console: Console) -> None:
         page.click("button[type=submit]")
         expect(page).to_have_url(console.url + "/settings/audit")
         expect(page.locator("#audit-table")).to_contain_text("auth.login")
+        page.screenshot(path=str(console.shots / "audit-desktop-zh.png"))
 
         # The overview: Chinese navigation, the top bar, and a chart drawn by ECharts.
         page.click('[data-nav="overview"]')
@@ -130,7 +146,12 @@ def test_console_in_chromium(console: Console) -> None:
         expect(row).to_be_visible()
         expect(page.locator("#users-panel .alert-success")).to_contain_text("xiaomei")
         expect(page).to_have_url(console.url + "/settings/users")  # updated in place, no reload
-        row.locator("select[name=role]").select_option("operator")
+        with page.expect_response(
+            lambda response: response.url.endswith("/role") and response.request.method == "POST"
+        ) as answer:
+            row.locator("select[name=role]").select_option("operator")
+        assert answer.value.status == 200
+        assert answer.value.request.headers.get("x-csrf-token"), "haina.js did not add the CSRF header"
         expect(page.locator('tr[data-username="xiaomei"] select[name=role]')).to_have_value("operator")
         page.reload()
         expect(page.locator('tr[data-username="xiaomei"] select[name=role]')).to_have_value("operator")
@@ -153,8 +174,13 @@ def test_console_in_chromium(console: Console) -> None:
         expect(page).to_have_url(console.url + "/customers")
         expect(page.locator('[data-state="coming-soon"] .empty-badge')).to_have_text("即将上线")
         expect(sidebar).to_be_hidden()
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390, "the page scrolls sideways at phone width"
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, (
+            "the page scrolls sideways at phone width"
+        )
         page.screenshot(path=str(console.shots / "module-phone-zh.png"), full_page=True)
+        page.goto(console.url + "/settings/users")
+        expect(page.locator('tr[data-username="xiaomei"]')).to_be_visible()
+        page.screenshot(path=str(console.shots / "users-phone-zh.png"), full_page=True)
 
         # Sign out.
         page.click(".logout-form button")
@@ -162,5 +188,16 @@ def test_console_in_chromium(console: Console) -> None:
         page.goto(console.url + "/")
         expect(page).to_have_url(console.url + "/login?next=/")
 
-        assert failed_assets == []
+        # A finance user sees no chat archive in the menu, and opening it answers the 403 page.
+        page.set_viewport_size({"width": 1366, "height": 860})
+        page.fill("input[name=username]", "zhaocai")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page.locator('[data-nav="settlement"]')).to_be_visible()
+        expect(page.locator('[data-nav="archive"]')).to_have_count(0)
+        assert failed_assets == [], "a page or asset failed to load"
+        page.goto(console.url + "/archive")
+        expect(page.locator(".error-title")).to_have_text("无权访问")
+        page.screenshot(path=str(console.shots / "forbidden-desktop-zh.png"))
+        assert failed_assets == [console.url + "/archive"]
         browser.close()

@@ -51,7 +51,9 @@ def list_audit(
 
 
 @router.get("/export.xlsx", response_class=StreamingResponse, responses={200: {"content": {XLSX: {}}}})
-def export_audit(actor: AuditReader, session: SessionDep, limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000) -> StreamingResponse:
+def export_audit(
+    actor: AuditReader, session: SessionDep, limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000
+) -> StreamingResponse:
     """The audit log as an Excel workbook."""
     entries = audit.list_entries(session, actor.tenant_id, limit=limit)
     workbook = Workbook()
@@ -59,9 +61,23 @@ def export_audit(actor: AuditReader, session: SessionDep, limit: Annotated[int, 
     sheet.title = "审计日志"
     sheet.append(["编号", "时间 (UTC)", "操作", "操作人", "对象类型", "对象", "结果", "IP", "详情"])
     for entry in entries:
-        sheet.append([entry.id, entry.created_at.replace(tzinfo=None), entry.action, entry.actor_name, entry.target_type, entry.target_id, entry.outcome, entry.ip, str(entry.detail)])
+        sheet.append(
+            [
+                entry.id,
+                entry.created_at.replace(tzinfo=None),
+                entry.action,
+                entry.actor_name,
+                entry.target_type,
+                entry.target_id,
+                entry.outcome,
+                entry.ip,
+                str(entry.detail),
+            ]
+        )
     buffer = io.BytesIO()
     workbook.save(buffer)
     audit.record(session, "export.audit_log", actor=actor, detail={"rows": len(entries)})
     buffer.seek(0)
-    return StreamingResponse(buffer, media_type=XLSX, headers={"Content-Disposition": 'attachment; filename="audit-log.xlsx"'})
+    return StreamingResponse(
+        buffer, media_type=XLSX, headers={"Content-Disposition": 'attachment; filename="audit-log.xlsx"'}
+    )

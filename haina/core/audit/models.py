@@ -14,7 +14,9 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_log"
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     # Null when the tenant is unknown (a login attempt for a missing user, a bad webhook).
     tenant_id: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
     actor_id: Mapped[str | None] = mapped_column(String(32), default=None)

@@ -48,7 +48,14 @@ def record_separately(database: Database, action: str, **fields: Any) -> None:
         record(session, action, **fields)
 
 
-def list_entries(session: Session, tenant_id: str, *, action: str | None = None, limit: int = 100, before_id: int | None = None) -> list[AuditEntry]:
+def list_entries(
+    session: Session,
+    tenant_id: str,
+    *,
+    action: str | None = None,
+    limit: int = 100,
+    before_id: int | None = None,
+) -> list[AuditEntry]:
     statement = select(AuditEntry).where(AuditEntry.tenant_id == tenant_id)
     if action:
         statement = statement.where(AuditEntry.action == action)

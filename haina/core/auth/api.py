@@ -12,7 +12,15 @@ from haina.core.auth.actor import Actor
 from haina.core.auth.models import User
 from haina.core.auth.permissions import Permission, permissions_of
 from haina.core.auth.repository import UserRepository
-from haina.core.auth.schemas import MeOut, TenantOut, TokenRequest, TokenResponse, UserCreate, UserOut, UserUpdate
+from haina.core.auth.schemas import (
+    MeOut,
+    TenantOut,
+    TokenRequest,
+    TokenResponse,
+    UserCreate,
+    UserOut,
+    UserUpdate,
+)
 from haina.core.auth.tokens import issue_access_token
 from haina.core.settings import Settings
 from haina.core.tenancy.models import Tenant
@@ -45,8 +53,17 @@ def user_out(session: Session, actor: Actor, user: User, settings: Settings) -> 
 @router.post("/auth/token", dependencies=[PUBLIC], response_model=TokenResponse)
 def create_token(body: TokenRequest, request: Request, settings: SettingsDep) -> TokenResponse:
     """Exchange a username and password for a bearer token."""
-    user = service.login(get_database(request), settings, body.username, body.password, ip=client_ip(request), tenant_slug=body.tenant)
-    token = issue_access_token(settings.secret_key, user_id=user.id, tenant_id=user.tenant_id, minutes=settings.access_token_minutes)
+    user = service.login(
+        get_database(request),
+        settings,
+        body.username,
+        body.password,
+        ip=client_ip(request),
+        tenant_slug=body.tenant,
+    )
+    token = issue_access_token(
+        settings.secret_key, user_id=user.id, tenant_id=user.tenant_id, minutes=settings.access_token_minutes
+    )
     return TokenResponse(access_token=token, expires_in=settings.access_token_minutes * 60)
 
 
@@ -92,6 +109,8 @@ def get_user(user_id: str, actor: UsersReader, session: SessionDep, settings: Se
 
 
 @router.patch("/users/{user_id}", response_model=UserOut)
-def update_user(user_id: str, body: UserUpdate, actor: UsersManager, session: SessionDep, settings: SettingsDep) -> UserOut:
+def update_user(
+    user_id: str, body: UserUpdate, actor: UsersManager, session: SessionDep, settings: SettingsDep
+) -> UserOut:
     user = service.update_user(session, actor, user_id, **body.model_dump())
     return user_out(session, actor, user, settings)

@@ -69,7 +69,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     ),
     # Finance sees money, never chat content.
     Role.FINANCE: frozenset(
-        {Permission.SIGNED_IN, Permission.MONEY_READ, Permission.MONEY_MANAGE, Permission.ANALYTICS_READ, Permission.EXPORT}
+        {
+            Permission.SIGNED_IN,
+            Permission.MONEY_READ,
+            Permission.MONEY_MANAGE,
+            Permission.ANALYTICS_READ,
+            Permission.EXPORT,
+        }
     ),
     Role.TECHNICIAN: frozenset({Permission.SIGNED_IN, Permission.WORK_ORDERS_OWN}),
 }

@@ -14,7 +14,12 @@ from haina.core import clock
 from haina.core.audit import service as audit
 from haina.core.auth.actor import Actor
 from haina.core.auth.models import ConsoleSession, User
-from haina.core.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_against_dummy, verify_password
+from haina.core.auth.passwords import (
+    MIN_PASSWORD_LENGTH,
+    hash_password,
+    verify_against_dummy,
+    verify_password,
+)
 from haina.core.auth.permissions import Role
 from haina.core.auth.repository import UserRepository
 from haina.core.crypto import FieldCipher, keyed_hash, mask_phone
@@ -38,7 +43,15 @@ def actor_for(user: User, *, via: str = "token", ip: str = "") -> Actor:
     )
 
 
-def login(database: Database, settings: Settings, username: str, password: str, *, ip: str = "", tenant_slug: str | None = None) -> User:
+def login(
+    database: Database,
+    settings: Settings,
+    username: str,
+    password: str,
+    *,
+    ip: str = "",
+    tenant_slug: str | None = None,
+) -> User:
     """Check a password; failures are counted and audited (committed even though the login then
     fails), and the account is locked for a while after too many of them."""
     with database.unit_of_work() as session:
@@ -51,29 +64,64 @@ def login(database: Database, settings: Settings, username: str, password: str, 
     return outcome
 
 
-def _check_login(session: Session, settings: Settings, username: str, password: str, *, ip: str, tenant_slug: str | None) -> User | DomainError:
+def _check_login(
+    session: Session, settings: Settings, username: str, password: str, *, ip: str, tenant_slug: str | None
+) -> User | DomainError:
+    tenant: Tenant | None = None
     if tenant_slug:
         tenant = session.scalar(select(Tenant).where(Tenant.slug == tenant_slug, Tenant.is_active.is_(True)))
         if tenant is None:
-            audit.record(session, "auth.login_failed", detail={"username": username[:64], "reason": "unknown_tenant"}, outcome="denied", ip=ip)
+            audit.record(
+                session,
+                "auth.login_failed",
+                detail={"username": username[:64], "reason": "unknown_tenant"},
+                outcome="denied",
+                ip=ip,
+            )
             return NotFound(f"unknown tenant '{tenant_slug}'", code="unknown_tenant")
     user = session.scalar(select(User).where(User.username == username).with_for_update())
     now = clock.now()
     wrong = NotAuthenticated("wrong username or password", code="bad_credentials")
-    if user is None or not user.is_active or (tenant_slug and user.tenant_id != tenant.id):
+    if user is None or not user.is_active or (tenant is not None and user.tenant_id != tenant.id):
         verify_against_dummy(password)
-        audit.record(session, "auth.login_failed", detail={"username": username[:64], "reason": "unknown_user"}, outcome="denied", ip=ip)
+        audit.record(
+            session,
+            "auth.login_failed",
+            detail={"username": username[:64], "reason": "unknown_user"},
+            outcome="denied",
+            ip=ip,
+        )
         return wrong
     if user.locked_until and user.locked_until > now:
-        audit.record(session, "auth.login_locked", tenant_id=user.tenant_id, target_type="user", target_id=user.id, outcome="denied", ip=ip)
+        audit.record(
+            session,
+            "auth.login_locked",
+            tenant_id=user.tenant_id,
+            target_type="user",
+            target_id=user.id,
+            outcome="denied",
+            ip=ip,
+        )
         minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-        return TooManyAttempts(f"account locked after repeated failures; try again in {minutes} min or ask an admin", code="account_locked")
+        return TooManyAttempts(
+            f"account locked after repeated failures; try again in {minutes} min or ask an admin",
+            code="account_locked",
+        )
     if not verify_password(user.password_hash, password):
         user.failed_logins += 1
         if user.failed_logins >= settings.login_max_failures:
             user.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
             user.failed_logins = 0
-        audit.record(session, "auth.login_failed", tenant_id=user.tenant_id, target_type="user", target_id=user.id, outcome="denied", detail={"reason": "bad_password"}, ip=ip)
+        audit.record(
+            session,
+            "auth.login_failed",
+            tenant_id=user.tenant_id,
+            target_type="user",
+            target_id=user.id,
+            outcome="denied",
+            detail={"reason": "bad_password"},
+            ip=ip,
+        )
         return wrong
     user.failed_logins = 0
     user.locked_until = None
@@ -129,12 +177,18 @@ class NewUser:
 
 def _validate_new_user(data: NewUser) -> None:
     if len(data.password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"password must have at least {MIN_PASSWORD_LENGTH} characters", code="weak_password")
+        raise InvalidInput(
+            f"password must have at least {MIN_PASSWORD_LENGTH} characters", code="weak_password"
+        )
     if data.role not in {role.value for role in Role}:
-        raise InvalidInput(f"unknown role '{data.role}'; use one of {', '.join(r.value for r in Role)}", code="unknown_role")
+        raise InvalidInput(
+            f"unknown role '{data.role}'; use one of {', '.join(r.value for r in Role)}", code="unknown_role"
+        )
 
 
-def create_user(session: Session, tenant_id: str, data: NewUser, settings: Settings, *, actor: Actor | None = None) -> User:
+def create_user(
+    session: Session, tenant_id: str, data: NewUser, settings: Settings, *, actor: Actor | None = None
+) -> User:
     """Create a login in `tenant_id`; the phone is stored encrypted with a keyed hash beside it."""
     _validate_new_user(data)
     if session.scalar(select(User.id).where(User.username == data.username)):
@@ -150,7 +204,15 @@ def create_user(session: Session, tenant_id: str, data: NewUser, settings: Setti
     if data.phone:
         set_user_phone(user, data.phone, settings)
     users.add(user)
-    audit.record(session, "user.created", actor=actor, tenant_id=tenant_id, target_type="user", target_id=user.id, detail={"role": user.role})
+    audit.record(
+        session,
+        "user.created",
+        actor=actor,
+        tenant_id=tenant_id,
+        target_type="user",
+        target_id=user.id,
+        detail={"role": user.role},
+    )
     return user
 
 
@@ -164,14 +226,25 @@ def user_phone_for(session: Session, actor: Actor, user: User, settings: Setting
     """The phone as this actor may see it: full (and the read audited) or masked."""
     if not user.phone_encrypted:
         return None
-    phone = FieldCipher.from_spec(settings.encryption_keys).decrypt(user.phone_encrypted, context=PHONE_CONTEXT)
+    phone = FieldCipher.from_spec(settings.encryption_keys).decrypt(
+        user.phone_encrypted, context=PHONE_CONTEXT
+    )
     if actor.may_see_pii:
         audit.record(session, "pii.read", actor=actor, target_type="user.phone", target_id=user.id)
         return phone
     return mask_phone(phone)
 
 
-def update_user(session: Session, actor: Actor, user_id: str, *, role: str | None = None, display_name: str | None = None, is_active: bool | None = None, unlock: bool = False) -> User:
+def update_user(
+    session: Session,
+    actor: Actor,
+    user_id: str,
+    *,
+    role: str | None = None,
+    display_name: str | None = None,
+    is_active: bool | None = None,
+    unlock: bool = False,
+) -> User:
     user = UserRepository(session, actor.tenant_id).get(user_id)
     changes: dict[str, object] = {}
     if role is not None:

@@ -37,10 +37,15 @@ def read_access_token(secret: str, token: str) -> dict[str, Any]:
             options={"require": ["exp", "sub", "tid", "iat"], "verify_exp": False},
         )
     except jwt.InvalidTokenError as error:
-        raise NotAuthenticated(f"invalid access token ({error}); request a new one at POST /api/v1/auth/token", code="invalid_token")
+        raise NotAuthenticated(
+            f"invalid access token ({error}); request a new one at POST /api/v1/auth/token",
+            code="invalid_token",
+        )
     # Expiry checked against the app clock, not the machine's, so tests can move time.
     if int(claims["exp"]) <= int(clock.now().timestamp()):
-        raise NotAuthenticated("access token expired; request a new one at POST /api/v1/auth/token", code="token_expired")
+        raise NotAuthenticated(
+            "access token expired; request a new one at POST /api/v1/auth/token", code="token_expired"
+        )
     if claims.get("typ") != "access":
         raise NotAuthenticated("not an access token", code="invalid_token")
     return claims

@@ -12,7 +12,6 @@ from alembic import op
 
 import haina.core.database
 
-
 revision: str = "20261123_0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None

@@ -42,10 +42,10 @@ _TRADITIONAL_PAIRS = (
     "齐齊 庄莊 纪紀 费費 马馬 伟偉 强強 军軍 杰傑 涛濤 辉輝 鹏鵬 华華 飞飛 宁寧 丽麗 艳艷 红紅 "
     "云雲 洁潔 颖穎 晓曉 静靜 凯凱 东東 刚剛 国國 荣榮 庆慶 凤鳳 爱愛 宝寶 贝貝 乐樂 长長 门門 "
     "广廣 区區 号號 楼樓 单單 园園 湾灣 厦廈 阳陽 桥橋 汉漢 县縣 镇鎮 乡鄉 层層 栋棟 馆館 岭嶺 "
-    "滨濱 兴興 开開 银銀 铁鐵 师師 学學 实實 娇嬌 梦夢 岚嵐 尧堯 诗詩 丝絲 乔喬 车車 鑫鑫 "
-    "宾賓 泽澤 轩軒 睿睿 缘緣 凤鳳 娅婭 莲蓮 燕燕 义義 礼禮 达達 贤賢 浅淺 间間 际際 场場"
+    "滨濱 兴興 开開 银銀 铁鐵 师師 学學 实實 娇嬌 梦夢 岚嵐 尧堯 诗詩 丝絲 乔喬 车車 "
+    "宾賓 泽澤 轩軒 缘緣 娅婭 莲蓮 义義 礼禮 达達 贤賢 浅淺 间間 际際 场場"
 )
-TRADITIONAL = str.maketrans({pair[0]: pair[1] for pair in _TRADITIONAL_PAIRS.split() if pair[0] != pair[1]})
+TRADITIONAL = str.maketrans({pair[0]: pair[1] for pair in _TRADITIONAL_PAIRS.split()})
 
 # Near-homophones a buyer, a clerk or an input method picks by mistake (静→婧).
 HOMOPHONES: dict[str, str] = {

@@ -70,11 +70,18 @@ GENERIC_ROADS = (
     "黄河路", "朝阳路", "光明路", "幸福路", "东风路", "迎宾大道", "学府路", "科技路", "创业路", "滨江大道",
 )  # fmt: skip
 
-ESTATES = (
-    "阳光花园", "金色家园", "翠湖苑", "锦绣华庭", "碧水湾", "万象城", "世纪新城", "中海国际社区", "保利香槟苑",
-    "华润橡树湾", "融创壹号院", "龙湖春江郦城", "恒大名都", "金地格林小城", "世茂滨江花园", "幸福里", "和谐家园",
-    "紫荆苑", "梧桐苑", "星河湾", "东方明珠花园", "绿城桂花园", "新城国际", "御景华府", "水岸名都",
+# Housing estates and the short name residents write (brand prefix or 花园/苑 dropped).
+ESTATE_NAMES: tuple[tuple[str, str], ...] = (
+    ("阳光花园", "阳光"), ("金色家园", "金色"), ("翠湖苑", "翠湖"), ("锦绣华庭", "锦绣"),
+    ("碧水湾", "碧水湾"), ("万象城", "万象"), ("世纪新城", "世纪"), ("中海国际社区", "中海国际"),
+    ("保利香槟苑", "保利香槟"), ("华润橡树湾", "橡树湾"), ("融创壹号院", "壹号院"), ("龙湖春江郦城", "春江郦城"),
+    ("恒大名都", "恒大"), ("金地格林小城", "格林小城"), ("世茂滨江花园", "世茂滨江"), ("幸福里", "幸福里"),
+    ("和谐家园", "和谐"), ("紫荆苑", "紫荆"), ("梧桐苑", "梧桐"), ("星河湾", "星河湾"),
+    ("东方明珠花园", "明珠花园"), ("绿城桂花园", "桂花园"), ("新城国际", "新城"), ("御景华府", "御景"),
+    ("水岸名都", "水岸"),
 )  # fmt: skip
+ESTATES = tuple(full for full, _ in ESTATE_NAMES)
+_ESTATE_SHORT = dict(ESTATE_NAMES)
 
 OFFICES = (
     "国贸大厦", "环球金融中心", "万达广场", "华润大厦", "世纪中心", "财富广场", "科技园A座", "创意产业园",
@@ -132,7 +139,13 @@ class StreetParts:
             return f"{self.road} {self.number}号 {self.estate} {self.building}栋{self.unit}单元 {self.room}"
         if style == 5 and self.uses_lanes:  # lane written as a house number
             return f"{self.road}{self.number}弄{self.building}号{self.room}"
+        if style == 6:  # the estate abbreviated the way neighbours say it (阳光花园 → 阳光)
+            return f"{self.road}{self.number}号{abbreviate_estate(self.estate)}{self.building}-{self.room}"
         return self.canonical()
 
 
-STREET_STYLES = 6
+STREET_STYLES = 7
+
+
+def abbreviate_estate(estate: str) -> str:
+    return _ESTATE_SHORT.get(estate, estate)

@@ -22,6 +22,7 @@ import hashlib
 import itertools
 import json
 import math
+import operator
 import secrets
 import time
 import urllib.parse
@@ -673,10 +674,12 @@ def _type_matches(params: dict[str, str]) -> bool:
     return not types or bool(types & {TRADE_TYPE, "guarantee_trade"})
 
 
-def _trade_response(call: Call, orders: list[Order], order_key: Callable[[Order], Any]) -> dict[str, Any]:
+def _trade_response(call: Call, orders: list[Order], time_name: str) -> dict[str, Any]:
+    """Newest first by `time_name`, ties by order id; two stable sorts avoid a tuple key per order."""
     assert call.shop is not None
     fields = _fields(call.params)
-    orders.sort(key=lambda order: (order_key(order), numeric_id(order.order_id)), reverse=True)
+    orders.sort(key=operator.attrgetter("order_id"), reverse=True)
+    orders.sort(key=operator.attrgetter(time_name), reverse=True)
     page, counts = _page_of(orders, call.params, 40)
     body: dict[str, Any] = dict(counts)
     if page:
@@ -684,36 +687,36 @@ def _trade_response(call: Call, orders: list[Order], order_key: Callable[[Order]
     return body
 
 
-def _filtered_orders(
-    call: Call, time_of: Callable[[Order], datetime | None], start: Any, end: Any
-) -> list[Order]:
+def _filtered_orders(call: Call, time_name: str, start: datetime | None, end: datetime | None) -> list[Order]:
+    """The shop's orders that pass every filter the request gives (each applied only when given)."""
     assert call.shop is not None
-    statuses = _status_filter(call.params)
     if not _type_matches(call.params):
         return []
+    orders = call.state.world.orders_of(call.shop.shop_id)
+    statuses = _status_filter(call.params)
+    if statuses:
+        orders = [order for order in orders if trade_status(order) in statuses]
     open_id = call.params.get("buyer_open_id")
+    if open_id:
+        orders = [order for order in orders if order.buyer_id == open_id]
     nick = call.params.get("buyer_nick")
-    selected = []
-    for order in call.state.world.orders_of(call.shop.shop_id):
-        if statuses and trade_status(order) not in statuses:
-            continue
-        if open_id and order.buyer_id != open_id:
-            continue
-        if nick:
-            account = _account(call.state, order.account_id)
-            if account is None or account.nickname != nick:
-                continue
-        if _inside(time_of(order), start, end):
-            selected.append(order)
-    return selected
+    if nick:
+        accounts = [_account(call.state, order.account_id) for order in orders]
+        orders = [
+            order
+            for order, account in zip(orders, accounts, strict=True)
+            if account and account.nickname == nick
+        ]
+    if start is not None or end is not None:
+        orders = [order for order in orders if _inside(getattr(order, time_name), start, end)]
+    return orders
 
 
 def trades_sold_get(call: Call) -> dict[str, Any]:
     _fields(call.params)
     start = _time_parameter(call.params, "start_created")
     end = _time_parameter(call.params, "end_created")
-    orders = _filtered_orders(call, lambda order: order.created_at, start, end)
-    return _trade_response(call, orders, lambda order: order.created_at)
+    return _trade_response(call, _filtered_orders(call, "created_at", start, end), "created_at")
 
 
 def trades_sold_increment_get(call: Call) -> dict[str, Any]:
@@ -728,8 +731,7 @@ def trades_sold_increment_get(call: Call) -> dict[str, Any]:
     same_day = start.astimezone(SHANGHAI).date() == end.astimezone(SHANGHAI).date()
     if _config(call.state).get("increment_same_day") and not same_day:
         raise invalid("end_modified", "start_modified 和 end_modified 必须在同一天")
-    orders = _filtered_orders(call, lambda order: order.modified_at, start, end)
-    return _trade_response(call, orders, lambda order: order.modified_at)
+    return _trade_response(call, _filtered_orders(call, "modified_at", start, end), "modified_at")
 
 
 def trade_fullinfo_get(call: Call) -> dict[str, Any]:

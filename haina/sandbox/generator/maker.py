@@ -105,7 +105,7 @@ class WorldMaker:
                         store_id=account.shop_id,
                         name=account.name,
                         phone=account.phone,
-                        created_at=account.created_at,  # type: ignore[arg-type]
+                        created_at=account.created_at or self.setup.start,
                         points=points,
                     ),
                 )

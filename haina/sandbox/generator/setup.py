@@ -14,7 +14,7 @@ from itertools import accumulate
 
 from haina.sandbox.data import catalog, names
 from haina.sandbox.data.calendar import new_year
-from haina.sandbox.generator.ids import BASE62, DIGITS, HEX, LIVE_ORIGIN, URLSAFE, Tokens, random_text
+from haina.sandbox.generator.ids import BASE62, DIGITS, HEX, LIVE_ORIGIN, URLSAFE, Tokens, pick, random_text
 from haina.sandbox.generator.season import DAY, local_date, local_day_start, to_datetime
 from haina.sandbox.world import CorpTag, CorpTagGroup, Coupon, Product, Shop, Staff, World
 
@@ -127,8 +127,10 @@ def build_setup(seed: int, customers: int, start: datetime, tokens: Tokens) -> S
 
 
 def _staff(rng: random.Random, customers: int, tokens: Tokens) -> list[Staff]:
-    count = max(10, min(200, 8 + customers // 4000))
+    count = max(12, min(200, 8 + customers // 4000))
     stores = list(catalog.STORE_DEPARTMENTS.values())
+    # About a quarter of the guides work in the stores (a manager first); the rest serve online buyers.
+    per_store = max(2, count // (4 * len(stores)))
     staff = []
     for index in range(count):
         if index < len(names.STAFF):
@@ -136,11 +138,11 @@ def _staff(rng: random.Random, customers: int, tokens: Tokens) -> list[Staff]:
         else:
             # Past the named list, generated names with employee-number userids.
             surname = names.SURNAMES[int(rng.random() * 40)][0]
-            name = surname + rng.choice(names.GIVEN_FEMALE) + rng.choice(names.GIVEN_FEMALE)
+            name = surname + pick(rng, names.GIVEN_FEMALE) + pick(rng, names.GIVEN_FEMALE)
             userid = f"DG{index + 1:04d}"
-        # Three guides per store first (the first one manages it), the rest serve online buyers.
-        department = stores[index // 3] if index < 3 * len(stores) else 1
-        position = "店长" if index < 3 * len(stores) and index % 3 == 0 else "导购"
+        in_store = index < per_store * len(stores)
+        department = stores[index // per_store] if in_store else 1
+        position = "店长" if in_store and index % per_store == 0 else "导购"
         mobile = tokens.mobile(LIVE_ORIGIN + 30_000_000 + index, rng.random())
         staff.append(Staff(userid=userid, name=name, mobile=mobile, department=department, position=position))
     return staff

@@ -245,7 +245,7 @@ class WeComMaker:
     def conversations(self, draft: Draft, contact: ExternalContact, history: History) -> list[ChatMessage]:
         """1:1 chats between the contact and their first guide, anchored on real events."""
         rng = self.chat_rng
-        added = int(contact.created_at.timestamp())  # type: ignore[union-attr]
+        added = int((contact.created_at or self.setup.start).timestamp())
         staff = self.setup.staff_by_userid[contact.follow_users[0].userid]
         # (start, script, hour weights to reshape the start with, or None to keep it)
         plans: list[tuple[int, chats.Script, list[float] | None]] = []
@@ -309,7 +309,11 @@ class WeComMaker:
             if moment < self.end - HOUR:
                 timed.append((moment, script))
         timed.sort(key=lambda plan: plan[0])
+        played: list[chats.Script] = []
         for moment, script in timed:
+            if script in played:
+                continue  # nobody asks the same question twice in the same words
+            played.append(script)
             messages.extend(self._play(script, moment, contact, staff, history, draft))
         return messages
 
