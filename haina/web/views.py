@@ -525,8 +525,9 @@ def change_role(
     request: Request,
     actor: UsersManager,
     session: SessionDep,
-    role: Annotated[str, Form(max_length=20)],
+    role: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
+    # No default role: an empty one is refused by the service, after the user is found in this tenant.
     return _update_user(request, session, actor, user_id, role=role)
 
 
