@@ -15,7 +15,7 @@ from haina import __version__
 from haina.core.database import Database
 from haina.core.settings import Settings, get_settings
 from haina.web.errors import install_error_handlers
-from haina.web.middleware import BodyLimitMiddleware, LanguageMiddleware
+from haina.web.middleware import BodyLimitMiddleware, LanguageMiddleware, NulCharacterMiddleware
 from haina.web.security import api_routes, declared_access
 
 log = logging.getLogger("haina.web")
@@ -94,6 +94,8 @@ def create_app(
         # tokens, not Haina's permissions, so they stay outside the route-declaration check.
         app.mount("/sandbox", sandbox.app, name="sandbox")
     check_route_declarations(app)
+    # Added last runs first: language, then the size limit, then the NUL check (which buffers).
+    app.add_middleware(NulCharacterMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(LanguageMiddleware)
     return app

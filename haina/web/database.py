@@ -4,8 +4,9 @@ back when it raises."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from haina.core.database import Database
@@ -31,3 +32,9 @@ def get_session(request: Request) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+# scope="function": the commit happens when the endpoint returns, before the response is sent,
+# so a client that follows a redirect or reads its own write at once finds it. Every route and
+# dependency uses this one alias, so a request has exactly one session.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

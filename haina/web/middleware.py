@@ -107,3 +107,60 @@ class BodyLimitMiddleware:
         except BodyTooLarge:
             if not started:
                 await self._reject(scope, send)
+
+
+class NulCharacterMiddleware:
+    """Refuse text containing NUL characters (in the query string, or a JSON/form body) with a
+    422 that says so: PostgreSQL cannot store them, and no legitimate console or API input has
+    them. Webhooks are exempt: their raw bytes are kept as they came."""
+
+    EXEMPT_PREFIXES = ("/webhooks/", "/sandbox/", "/static/")
+    TEXT_BODIES = (b"application/json", b"application/x-www-form-urlencoded")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def _reject(self, scope: Scope, send: Send, where: str) -> None:
+        language = scope.get("state", {}).get("language", "zh-CN")
+        message = f"the {where} contains a NUL character (\\u0000), which is not allowed in text"
+        text = gettext(language, "error.nul_character", default=message)
+        body = {"error": {"code": "nul_character", "message": text, "detail_en": message}}
+        data = json.dumps(body, ensure_ascii=False).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+        await send({"type": "http.response.start", "status": 422, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path", "").startswith(self.EXEMPT_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        query = scope.get("query_string", b"")
+        if b"%00" in query or b"\x00" in query or "\x00" in scope.get("path", ""):
+            await self._reject(scope, send, "query string or path")
+            return
+        content_type = (_header(scope.get("headers", []), b"content-type") or "").encode("latin-1")
+        if not content_type.startswith(self.TEXT_BODIES):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if b"\x00" in body or b"\\u0000" in body or b"%00" in body:
+            await self._reject(scope, send, "request body")
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

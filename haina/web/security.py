@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
-from sqlalchemy.orm import Session
 
 from haina.core.audit import service as audit
 from haina.core.auth import service as auth
@@ -19,7 +18,7 @@ from haina.core.auth.permissions import Permission
 from haina.core.auth.tokens import read_access_token
 from haina.core.errors import DomainError, NotAuthenticated, PermissionDenied
 from haina.core.tenancy.models import Tenant
-from haina.web.database import get_session
+from haina.web.database import SessionDep
 
 SESSION_COOKIE = "haina_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -53,7 +52,7 @@ async def _submitted_csrf(request: Request) -> str | None:
 
 def current_actor(
     request: Request,
-    session: Annotated[Session, Depends(get_session)],
+    session: SessionDep,
     submitted_csrf: Annotated[str | None, Depends(_submitted_csrf)],
 ) -> Actor:
     """The signed-in user from a bearer token or, for the console, the session cookie."""

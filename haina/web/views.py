@@ -36,7 +36,8 @@ from haina.core.i18n import LANGUAGES, gettext
 from haina.core.settings import Settings
 from haina.core.tenancy.models import Tenant
 from haina.web import overview
-from haina.web.database import get_database, get_session, get_settings
+from haina.web.database import SessionDep as DatabaseSession
+from haina.web.database import get_database, get_settings
 from haina.web.middleware import LANGUAGE_COOKIE
 from haina.web.security import PUBLIC, SESSION_COOKIE, client_ip, require
 from haina.web.templating import MODULES, NavItem, language_of, templates
@@ -65,7 +66,7 @@ def is_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
-def _remember_session(request: Request, session: Annotated[Session, Depends(get_session)]) -> Session:
+def _remember_session(request: Request, session: DatabaseSession) -> Session:
     # ConsoleRoute commits this session before responding, or rolls it back to render an error.
     request.state.db_session = session
     return session

@@ -7,6 +7,7 @@ plugin, so the suite does not depend on the plugin's pytest internals."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import schemathesis
@@ -30,6 +31,19 @@ def _check(response, label: str) -> None:  # type: ignore[no-untyped-def]
         )
 
 
+def _fuzz(operation, headers: dict[str, str], examples: int) -> None:  # type: ignore[no-untyped-def]
+    label = f"{operation.method.upper()} {operation.path}"
+
+    @given(case=operation.as_strategy())
+    @hypothesis_settings(
+        max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    def exercise(case) -> None:  # type: ignore[no-untyped-def]
+        _check(case.call(headers=headers), label)
+
+    exercise()
+
+
 @pytest.mark.parametrize("authenticated", [True, False], ids=["token", "anonymous"])
 def test_api_never_fails_and_explains_errors(app, client, database, settings, authenticated) -> None:  # type: ignore[no-untyped-def]
     home = make_tenant(database, settings)
@@ -40,16 +54,4 @@ def test_api_never_fails_and_explains_errors(app, client, database, settings, au
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 10
     for operation in operations:
-        label = f"{operation.method.upper()} {operation.path}"
-
-        @given(case=operation.as_strategy())
-        @hypothesis_settings(
-            max_examples=EXAMPLES_WITH_TOKEN if authenticated else EXAMPLES_WITHOUT_TOKEN,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def exercise(case, label: str = label) -> None:  # type: ignore[no-untyped-def]
-            _check(case.call(headers=headers), label)
-
-        exercise()
+        _fuzz(operation, headers, EXAMPLES_WITH_TOKEN if authenticated else EXAMPLES_WITHOUT_TOKEN)

@@ -185,3 +185,11 @@ def test_audit_log_refuses_updates_in_the_database(database, tenant) -> None:  #
 def test_healthz(client) -> None:  # type: ignore[no-untyped-def]
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json()["database"] == "ok"
+
+
+def test_nul_characters_are_refused_with_a_reason(client, tenant) -> None:  # type: ignore[no-untyped-def]
+    token = token_for(client, tenant.usernames["owner"])
+    in_query = client.get("/api/v1/users", params={"role": "\x00"}, headers=bearer(token))
+    assert in_query.status_code == 422 and in_query.json()["error"]["code"] == "nul_character"
+    in_body = client.post("/api/v1/auth/token", json={"username": "\x00", "password": "x"})
+    assert in_body.status_code == 422 and in_body.json()["error"]["code"] == "nul_character"

@@ -47,6 +47,16 @@ BODY_SAMPLES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
         }
     },
     ("PATCH", "/api/v1/users/{user_id}"): lambda: {"json": {"display_name": "改名"}},
+    ("POST", "/login"): lambda: {"data": {"username": "nobody", "password": "x"}},
+    ("POST", "/settings/users"): lambda: {
+        "data": {
+            "username": f"u{uuid.uuid4().hex[:10]}",
+            "display_name": "新",
+            "role": "agent",
+            "password": "long-enough-pw",
+        }
+    },
+    ("POST", "/settings/users/{user_id}/role"): lambda: {"data": {"role": "operator"}},
 }
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}

@@ -24,7 +24,14 @@ def test_embedded_default_generates_keys_once(tmp_path) -> None:  # type: ignore
 
 def test_production_refuses_placeholder_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SettingsError, match="HAINA_SECRET_KEY"):
-        Settings(env="production", var_dir=tmp_path, secret_key="change-me", encryption_keys="1:x", hash_key="h", _env_file=None)  # type: ignore[call-arg]
+        Settings(
+            env="production",
+            var_dir=tmp_path,
+            secret_key="change-me",
+            encryption_keys="1:x",
+            hash_key="h",
+            _env_file=None,
+        )  # type: ignore[call-arg]
     with pytest.raises(SettingsError, match="HAINA_ENCRYPTION_KEYS"):
         Settings(env="production", var_dir=tmp_path, secret_key="s" * 40, hash_key="h" * 20, _env_file=None)  # type: ignore[call-arg]
     assert not (tmp_path / "keys.json").exists()
@@ -48,10 +55,25 @@ def test_cli_upgrade_and_create_user(cli_env) -> None:  # type: ignore[no-untype
     runner = CliRunner()
     upgraded = runner.invoke(cli, ["db", "upgrade"])
     assert upgraded.exit_code == 0, upgraded.output
-    created = runner.invoke(cli, ["user", "create", "boss", "--tenant", "shop-1", "--password", "long-password-1", "--phone", "13812345678"])
+    created = runner.invoke(
+        cli,
+        [
+            "user",
+            "create",
+            "boss",
+            "--tenant",
+            "shop-1",
+            "--password",
+            "long-password-1",
+            "--phone",
+            "13812345678",
+        ],
+    )
     assert created.exit_code == 0, created.output
     assert "created owner 'boss'" in created.output
-    again = runner.invoke(cli, ["user", "create", "boss", "--tenant", "shop-1", "--password", "long-password-1"])
+    again = runner.invoke(
+        cli, ["user", "create", "boss", "--tenant", "shop-1", "--password", "long-password-1"]
+    )
     assert again.exit_code == 1 and "taken" in again.output
     weak = runner.invoke(cli, ["user", "create", "other", "--password", "short"])
     assert weak.exit_code == 1 and "at least" in weak.output
@@ -62,7 +84,12 @@ def test_cli_key_rotation_reencrypts(cli_env, monkeypatch) -> None:  # type: ign
 
     runner = CliRunner()
     assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
-    assert runner.invoke(cli, ["user", "create", "boss", "--password", "long-password-1", "--phone", "13812345678"]).exit_code == 0
+    assert (
+        runner.invoke(
+            cli, ["user", "create", "boss", "--password", "long-password-1", "--phone", "13812345678"]
+        ).exit_code
+        == 0
+    )
     new_key = runner.invoke(cli, ["keys", "generate", "--version", "2"]).output.strip()
     assert new_key.startswith("2:")
     old_keys = json.loads((cli_env / "keys.json").read_text())["encryption_keys"]

@@ -28,11 +28,17 @@ def test_control_api_injects_and_clears_faults() -> None:
     state = _state()
     client = TestClient(create_sandbox_app(state))
     world = state.world
-    assert client.post("/sandbox/_control/faults", json={"platform": "wecom", "throttle_rate": 1.0}).json() == {"ok": True}
-    throttled = client.get("/sandbox/wecom/cgi-bin/gettoken", params={"corpid": world.corp_id, "corpsecret": world.corp_secret})
+    assert client.post(
+        "/sandbox/_control/faults", json={"platform": "wecom", "throttle_rate": 1.0}
+    ).json() == {"ok": True}
+    throttled = client.get(
+        "/sandbox/wecom/cgi-bin/gettoken", params={"corpid": world.corp_id, "corpsecret": world.corp_secret}
+    )
     assert throttled.json()["errcode"] == 45009
     client.delete("/sandbox/_control/faults")
-    fine = client.get("/sandbox/wecom/cgi-bin/gettoken", params={"corpid": world.corp_id, "corpsecret": world.corp_secret})
+    fine = client.get(
+        "/sandbox/wecom/cgi-bin/gettoken", params={"corpid": world.corp_id, "corpsecret": world.corp_secret}
+    )
     assert fine.json()["errcode"] == 0
     stats = client.get("/sandbox/_control/stats").json()
     assert stats["orders"] == len(world.orders) and stats["faults"]["wecom"]["throttle"] == 1
@@ -41,7 +47,9 @@ def test_control_api_injects_and_clears_faults() -> None:
 def test_control_api_sets_push_targets() -> None:
     state = _state()
     client = TestClient(create_sandbox_app(state))
-    client.post("/sandbox/_control/push-targets", json={"platform": "youzan", "url": "http://127.0.0.1:9/hook"})
+    client.post(
+        "/sandbox/_control/push-targets", json={"platform": "youzan", "url": "http://127.0.0.1:9/hook"}
+    )
     assert state.push_targets == {"youzan": "http://127.0.0.1:9/hook"}
     client.post("/sandbox/_control/push-targets", json={"platform": "youzan"})
     assert state.push_targets == {}
@@ -54,6 +62,9 @@ def test_demo_server_embeds_the_sandbox(tmp_path) -> None:  # type: ignore[no-un
     app = create_app(settings, start_workers=False)
     world = app.state.sandbox.state.world
     with TestClient(app) as client:
-        answer = client.get("/sandbox/wecom/cgi-bin/gettoken", params={"corpid": world.corp_id, "corpsecret": world.corp_secret})
+        answer = client.get(
+            "/sandbox/wecom/cgi-bin/gettoken",
+            params={"corpid": world.corp_id, "corpsecret": world.corp_secret},
+        )
         assert answer.json()["errcode"] == 0
         assert client.get("/sandbox/_control/stats").json()["contacts"] == len(world.contacts)

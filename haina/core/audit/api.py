@@ -6,22 +6,20 @@ import io
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from openpyxl import Workbook
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
 from haina.core.audit import service as audit
 from haina.core.auth.actor import Actor
 from haina.core.auth.permissions import Permission
-from haina.web.database import get_session
+from haina.web.database import SessionDep
 from haina.web.security import require
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 AuditReader = Annotated[Actor, require(Permission.AUDIT_READ)]
-SessionDep = Annotated[Session, Depends(get_session)]
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

@@ -24,14 +24,13 @@ from haina.core.auth.schemas import (
 from haina.core.auth.tokens import issue_access_token
 from haina.core.settings import Settings
 from haina.core.tenancy.models import Tenant
-from haina.web.database import get_database, get_session, get_settings
+from haina.web.database import SessionDep, get_database, get_settings
 from haina.web.security import PUBLIC, SignedIn, client_ip, require
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 UsersReader = Annotated[Actor, require(Permission.USERS_READ)]
 UsersManager = Annotated[Actor, require(Permission.USERS_MANAGE)]
-SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

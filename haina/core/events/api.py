@@ -5,23 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
 from haina.core.audit import service as audit
 from haina.core.auth.actor import Actor
 from haina.core.auth.permissions import Permission
 from haina.core.events import dispatcher
 from haina.core.events.models import EventDelivery
-from haina.web.database import get_session
+from haina.web.database import SessionDep
 from haina.web.security import require
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
 EventsReader = Annotated[Actor, require(Permission.EVENTS_READ)]
 EventsManager = Annotated[Actor, require(Permission.EVENTS_MANAGE)]
-SessionDep = Annotated[Session, Depends(get_session)]
 
 
 class DeadLetterOut(BaseModel):
