@@ -7,7 +7,6 @@ plugin, so the suite does not depend on the plugin's pytest internals."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 import schemathesis
