@@ -22,16 +22,8 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    database: Database = request.app.state.database
-    session = database.session_factory()
-    try:
+    with request.app.state.database.unit_of_work() as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 # scope="function": the commit happens when the endpoint returns, before the response is sent,
