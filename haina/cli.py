@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from haina.connections.cli import register as register_connection_commands
 from haina.core.settings import SettingsError, get_settings
 
 app = typer.Typer(help="海纳 Haina SCRM", no_args_is_help=True, add_completion=False)
@@ -17,6 +18,7 @@ keys_app = typer.Typer(help="Field-encryption keys", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(keys_app, name="keys")
+register_connection_commands(app)  # connect, sync, platform
 
 try:  # the sandbox commands come with the sandbox package
     from haina.sandbox.cli import sandbox_app

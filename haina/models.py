@@ -7,6 +7,8 @@ MODEL_MODULES = (
     "haina.core.auth.models",
     "haina.core.audit.models",
     "haina.core.events.models",
+    "haina.connections.models",
+    "haina.customers.models",
 )
 
 

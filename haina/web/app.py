@@ -29,6 +29,9 @@ ROUTERS = (
     "haina.core.audit.api",
     "haina.core.events.api",
     "haina.web.views",
+    "haina.connections.api",
+    "haina.connections.webhooks",
+    "haina.connections.views",
 )
 
 

@@ -47,7 +47,7 @@ MODULES: tuple[NavItem, ...] = (
     NavItem("tickets", "/tickets", Permission.TICKETS_READ, "tickets"),
     NavItem("settlement", "/settlement", Permission.MONEY_READ, "settlement"),
     NavItem("analytics", "/analytics", Permission.ANALYTICS_READ, "analytics"),
-    NavItem("platforms", "/platforms", Permission.PLATFORMS_MANAGE, "platforms"),
+    NavItem("platforms", "/platforms", Permission.PLATFORMS_MANAGE, "platforms", is_built=True),
 )
 MODULE_BY_KEY = {item.key: item for item in MODULES}
 

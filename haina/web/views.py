@@ -383,7 +383,7 @@ def _module_page(item: NavItem) -> Callable[..., HTMLResponse]:
     return module_page
 
 
-for _item in MODULES:
+for _item in (item for item in MODULES if not item.is_built):  # built modules route their own pages
     router.add_api_route(
         _item.path,
         _module_page(_item),

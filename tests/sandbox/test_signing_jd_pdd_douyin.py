@@ -204,3 +204,9 @@ def test_douyin_event_sign() -> None:
     assert douyin.event_sign("3409409348479354011", body.encode(), DOUYIN_SECRET) == expected
     assert douyin.verify_event("3409409348479354011", body, DOUYIN_SECRET, expected.upper())
     assert not douyin.verify_event("3409409348479354011", body + " ", DOUYIN_SECRET, expected)
+
+
+def test_douyin_event_sign_with_non_ascii_header_is_a_mismatch() -> None:
+    from haina.platforms.douyin.signing import verify_event
+
+    assert not verify_event("app", b"[]", "secret", "签名不对")

@@ -172,3 +172,13 @@ def test_youzan_plaintext_is_not_mistaken_for_ciphertext(text: str) -> None:
 def test_youzan_mobile_mask_keeps_first_three_and_last_four() -> None:
     assert youzan.mask_mobile("13800138000") == "138****8000"
     assert youzan.mask_mobile("123456") == "123456"
+
+
+def test_youzan_push_checks_never_crash_on_odd_input() -> None:
+    from haina.platforms.youzan.signing import event_sign, verify_event_sign, verify_push_sign
+
+    body = b"\xff\xfe not utf-8"
+    good = event_sign("client", body, "secret")
+    assert verify_event_sign(body, good, "client", "secret")
+    assert not verify_event_sign(body, "签名", "client", "secret")
+    assert not verify_push_sign({"sign": "签名", "client_id": "c", "msg": "m"}, "secret")

@@ -59,4 +59,5 @@ def event_sign(app_key: str, body: bytes | str, app_secret: str) -> str:
 
 def verify_event(app_key: str, body: bytes | str, app_secret: str, given: str) -> bool:
     """Whether a push's `event-sign` header matches its raw body (constant time)."""
-    return hmac.compare_digest(given.lower(), event_sign(app_key, body, app_secret))
+    # Compared as bytes: a header with non-ASCII text is simply a mismatch, not a TypeError.
+    return hmac.compare_digest(given.lower().encode("utf-8"), event_sign(app_key, body, app_secret).encode())

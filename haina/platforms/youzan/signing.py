@@ -57,8 +57,9 @@ def push_sign(client_id: str, msg: str, client_secret: str) -> str:
 
 def event_sign(client_id: str, body: bytes | str, client_secret: str) -> str:
     """Header-style `Event-Sign` over the raw request body."""
-    text = body.decode("utf-8") if isinstance(body, bytes) else body
-    return _md5(client_id + text + client_secret)
+    # Over the raw bytes: a body that is not UTF-8 still has a signature (which will not match).
+    raw = body if isinstance(body, bytes) else body.encode("utf-8")
+    return hashlib.md5(client_id.encode("utf-8") + raw + client_secret.encode("utf-8")).hexdigest()
 
 
 def verify_push_sign(message: Mapping[str, object], client_secret: str) -> bool:
@@ -69,14 +70,15 @@ def verify_push_sign(message: Mapping[str, object], client_secret: str) -> bool:
     if not given:
         return False
     candidates = (msg, urllib.parse.unquote_plus(msg))
-    return any(hmac.compare_digest(given, push_sign(client_id, text, client_secret)) for text in candidates)
+    expected = (push_sign(client_id, text, client_secret).encode() for text in candidates)
+    return any(hmac.compare_digest(given.encode("utf-8"), digest) for digest in expected)
 
 
 def verify_event_sign(body: bytes | str, given: str, client_id: str, client_secret: str) -> bool:
     """Whether the `Event-Sign` header value matches the raw body (constant time)."""
     if not given:
         return False
-    return hmac.compare_digest(given.lower(), event_sign(client_id, body, client_secret))
+    return hmac.compare_digest(given.lower().encode("utf-8"), event_sign(client_id, body, client_secret).encode())
 
 
 def legacy_sign(parameters: Mapping[str, object], app_secret: str) -> str:

@@ -119,10 +119,11 @@ STATUS_TEXT = {
 
 
 def order_status(order: Order) -> int:
-    if order.finished_at is not None or order.status == "completed":
-        return 5
+    # Cancelled and fully refunded orders are 4 (已取消) even when they had finished first.
     if order.status in ("closed", "refunded"):
         return 4
+    if order.finished_at is not None or order.status == "completed":
+        return 5
     if order.shipped_at is not None or order.status == "shipped":
         return 3
     if order.paid_at is not None:

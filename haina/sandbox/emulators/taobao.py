@@ -196,7 +196,7 @@ class JSONResponse(_StarletteJSON):
 @functools.lru_cache(maxsize=1 << 16)
 def numeric_id(text: str) -> int:
     """TOP ids are int64; hash non-numeric world ids to a stable number below 2**53 (JSON-safe)."""
-    if text.isdigit():
+    if text.isdigit() and int(text) < 2**63:
         return int(text)
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:6], "big")
 
