@@ -40,7 +40,9 @@ from haina.core.tenancy.service import get_or_create_tenant
 from haina.customers.service import store_records
 from haina.platforms.canonical import Address, BuyerIdentity, Order, OrderLine
 
-ADMIN_URL = os.environ.get("HAINA_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get(
+    "HAINA_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 BATCH = 1_000
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 TABLES = ("order_buyers", "order_lines", "orders", "buyer_identities", "outbox_events")
@@ -143,7 +145,18 @@ def copy_rows(tenant_id: str, orders: list[Order]) -> dict[str, list[tuple[Any, 
             )
         identity = order.buyer[0]
         rows["buyer_identities"].append(
-            (identity_id, tenant_id, identity.platform, identity.kind, identity.value, None, False, "S1", None, now)
+            (
+                identity_id,
+                tenant_id,
+                identity.platform,
+                identity.kind,
+                identity.value,
+                None,
+                False,
+                "S1",
+                None,
+                now,
+            )
         )
         rows["order_buyers"].append((order_id, identity_id, tenant_id))
         payload = json.dumps({"order_id": order_id, "platform": order.platform, "status": order.status})
@@ -152,12 +165,23 @@ def copy_rows(tenant_id: str, orders: list[Order]) -> dict[str, list[tuple[Any, 
     return rows
 
 
+ORDER_COLUMNS = (
+    "id, tenant_id, platform, shop_id, external_id, status, platform_status, total_fen, discount_fen,"
+    " freight_fen, paid_fen, buyer_nick, receiver_name, receiver_phone_encrypted, receiver_phone_hash,"
+    " receiver_phone_masked, receiver_province, receiver_city, receiver_district, receiver_street,"
+    " coupon_ids, created_at, paid_at, shipped_at, finished_at, modified_at, version, fingerprint,"
+    " source, synced_at"
+)
 COPY_COLUMNS = {
-    "orders": None,
-    "order_lines": None,
-    "buyer_identities": None,
-    "order_buyers": None,
-    "outbox_events": "(tenant_id, uuid, type, payload, created_at)",
+    "orders": ORDER_COLUMNS,
+    "order_lines": (
+        "order_id, position, tenant_id, external_id, sku_id, outer_sku, title, quantity, unit_price_fen"
+    ),
+    "buyer_identities": (
+        "id, tenant_id, platform, kind, value, value_encrypted, is_masked, shop_id, customer_id, created_at"
+    ),
+    "order_buyers": "order_id, buyer_identity_id, tenant_id",
+    "outbox_events": "tenant_id, uuid, type, payload, created_at",
 }
 
 
@@ -172,8 +196,7 @@ def run_copy(url: str, tenant_id: str, total: int) -> tuple[float, dict[str, int
             started = time.perf_counter()
             with connection.cursor() as cursor:
                 for table in ("orders", "order_lines", "buyer_identities", "order_buyers", "outbox_events"):
-                    columns = COPY_COLUMNS[table] or ""
-                    with cursor.copy(f"COPY {table} {columns} FROM STDIN") as copy:
+                    with cursor.copy(f"COPY {table} ({COPY_COLUMNS[table]}) FROM STDIN") as copy:
                         for row in rows[table]:
                             copy.write_row(row)
                     counts[table] += len(rows[table])
@@ -206,7 +229,9 @@ def empty(database: Database) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--orders", type=int, default=200_000)
     parser.add_argument("--quick", action="store_true", help="10,000 orders")
     args = parser.parse_args()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -159,6 +160,10 @@ def sync(
     due: Annotated[
         bool, typer.Option(help="run every due sync and reconciliation of every connection once")
     ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(help="first sync only: backfill from this time (ISO; Beijing time if no zone)"),
+    ] = None,
 ) -> None:
     """Sync a connection's streams from their saved cursors, with a live progress line."""
     from haina.connections import service
@@ -194,10 +199,13 @@ def sync(
                 names = [stream] if stream else list(service.connector_for(connection.platform).streams)
         except DomainError as error:
             raise _fail(f"cannot sync: {error.message}")
+        start = parse_since(since) if since else None
         failed = False
         for name in names:
             try:
-                service.run_sync(database, settings, connection_id, name, progress=printer, force=force)
+                service.run_sync(
+                    database, settings, connection_id, name, progress=printer, force=force, since=start
+                )
             except DomainError as error:
                 typer.secho(f"{name}: {error.message}", fg=typer.colors.RED, err=True)
                 failed = True
@@ -205,6 +213,16 @@ def sync(
             raise typer.Exit(1)
     finally:
         database.dispose()
+
+
+def parse_since(text: str) -> datetime:
+    from haina.core.clock import SHANGHAI
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _fail(f"--since {text!r} is not an ISO time like 2025-01-01 or 2025-01-01T08:00+08:00", 2)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=SHANGHAI)
 
 
 @platform_app.command("sign")

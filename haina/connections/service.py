@@ -559,12 +559,6 @@ def stream_progress(session: Session, tenant_id: str, connection: Connection) ->
     return found + [SyncProgress.of(row) for _, row in sorted(rows.items())]
 
 
-def progress_by_connection(
-    session: Session, tenant_id: str, connections: list[Connection]
-) -> dict[str, list[SyncProgress]]:
-    return {connection.id: stream_progress(session, tenant_id, connection) for connection in connections}
-
-
 # ── Syncs ────────────────────────────────────────────────────────────────────────────────────
 
 
@@ -666,8 +660,11 @@ def run_sync(
     run_id: str | None = None,
     tenant_id: str | None = None,
     force: bool = False,
+    since: datetime | None = None,
 ) -> SyncProgress:
-    """Pull `stream` of a connection from its saved cursor up to `until` (default: now).
+    """Pull `stream` of a connection from its saved cursor up to `until` (default: now). A first
+    run (no cursor yet) backfills history in windows, from `since` when given, else from the
+    platform's horizon.
 
     Each page's records, its bad records (to the inbox, for the dead-letter list) and the cursor
     past it are written in ONE transaction, so a run that dies resumes exactly after the last
@@ -680,7 +677,7 @@ def run_sync(
         connection_id,
         stream,
         row_name=stream,
-        start_cursor=None,
+        start_cursor={"since": since.isoformat()} if since is not None else None,
         resume=True,
         until=until,
         progress=progress,

@@ -220,15 +220,8 @@ def run_scheduled(
                     continue
             # Reconcile only streams whose first sync is done: before that there is nothing to miss.
             recon = state.get((connection.id, service.RECONCILE_PREFIX + stream))
-            if (
-                row is not None
-                and row.cursor
-                and _is_due(
-                    recon.finished_at if recon else None,
-                    recon.status if recon else None,
-                    reconcile_every,
-                    now,
-                )
+            if has_cursor and _is_due(
+                recon.finished_at if recon else None, recon.status if recon else None, reconcile_every, now
             ):
                 try:
                     results = service.reconcile(database, settings, connection.id, streams=[stream])

@@ -25,7 +25,7 @@ from haina.core.i18n import gettext
 from haina.core.settings import Settings
 from haina.web.database import get_database
 from haina.web.security import require
-from haina.web.templating import language_of
+from haina.web.templating import language_of, local_time
 from haina.web.views import ConsoleRoute, SessionDep, SettingsDep, error_message, is_htmx, render
 
 router = APIRouter(
@@ -76,13 +76,15 @@ def stream_views(request: Request, progresses: list[service.SyncProgress]) -> li
         if is_reconcile:
             label = gettext(language, "connections.reconcile_of", stream=label)
         rate = "—" if progress.rate is None else f"{progress.rate:,.1f}"
-        figures = gettext(
-            language,
-            "connections.figures",
-            records=f"{progress.records_done:,}",
-            rate=rate,
-            eta=_duration(progress.eta_seconds) if progress.is_running else "—",
-        )
+        records = f"{progress.records_done:,}"
+        if progress.is_running:
+            eta = _duration(progress.eta_seconds)
+            figures = gettext(language, "connections.figures", records=records, rate=rate, eta=eta)
+        elif progress.finished_at is not None:
+            finished = local_time(progress.finished_at, "%m-%d %H:%M")
+            figures = gettext(language, "connections.figures_done", records=records, rate=rate, time=finished)
+        else:
+            figures = "—"
         views.append(
             StreamView(
                 stream=progress.stream,

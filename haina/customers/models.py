@@ -11,6 +11,11 @@ digest of its content, children included) so a re-delivery is recognised as unch
 comparing column by column. There is no Customer (OneID) table yet: buyer identities and
 contacts carry a nullable `customer_id` for the resolver to fill in.
 
+Keys: every primary key, unique key and index starts with `tenant_id`. All access is
+tenant-scoped, and a lookup by id must not be planned through an index led by the tenant alone:
+with stale statistics (a new tenant's first import) PostgreSQL takes that one and scans the
+tenant's rows for every batch, which makes an import quadratic.
+
 Foreign keys: none to `tenants` (tenant scoping lives in the repositories, as in the event core),
 and none from order lines and order buyers to their parents. These are the ingest tables: each
 foreign key costs a lookup and a KEY SHARE row lock per inserted row (on the one tenant row, for
@@ -31,7 +36,15 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    ForeignKeyConstraint,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from haina.core.database import Base, utcnow
@@ -50,12 +63,12 @@ class Order(Base):
 
     __tablename__ = "orders"
     __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
         UniqueConstraint("tenant_id", "platform", "shop_id", "external_id"),
         Index("ix_orders_tenant_id_created_at", "tenant_id", "created_at"),
     )
 
-    id: Mapped[str] = mapped_column(ID, primary_key=True)
-    # Scoped by the unique key's leading column; a separate tenant index would only slow ingest.
+    id: Mapped[str] = mapped_column(ID)
     tenant_id: Mapped[str] = mapped_column(String(32))
     platform: Mapped[str] = mapped_column(String(16))
     shop_id: Mapped[str] = mapped_column(String(64))
@@ -89,15 +102,18 @@ class Order(Base):
     synced_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     lines: Mapped[list[OrderLine]] = relationship(
-        primaryjoin="Order.id == foreign(OrderLine.order_id)",
+        primaryjoin="and_(Order.tenant_id == foreign(OrderLine.tenant_id), Order.id == foreign(OrderLine.order_id))",
         lazy="raise",
         order_by="OrderLine.position",
         viewonly=True,
     )
     buyers: Mapped[list[BuyerIdentity]] = relationship(
         secondary="order_buyers",
-        primaryjoin="Order.id == foreign(OrderBuyer.order_id)",
-        secondaryjoin="BuyerIdentity.id == foreign(OrderBuyer.buyer_identity_id)",
+        primaryjoin="and_(Order.tenant_id == foreign(OrderBuyer.tenant_id), Order.id == foreign(OrderBuyer.order_id))",
+        secondaryjoin=(
+            "and_(BuyerIdentity.tenant_id == foreign(OrderBuyer.tenant_id),"
+            " BuyerIdentity.id == foreign(OrderBuyer.buyer_identity_id))"
+        ),
         lazy="raise",
         order_by="BuyerIdentity.kind",
         viewonly=True,
@@ -108,10 +124,11 @@ class OrderLine(Base):
     """A line of an order; replaced as a whole when the order changes."""
 
     __tablename__ = "order_lines"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "order_id", "position"),)
 
-    order_id: Mapped[str] = mapped_column(ID, primary_key=True)
-    position: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(32))
+    order_id: Mapped[str] = mapped_column(ID)
+    position: Mapped[int]
     external_id: Mapped[str] = mapped_column(String(64))
     sku_id: Mapped[str] = mapped_column(String(64))
     outer_sku: Mapped[str] = mapped_column(String(64))
@@ -123,12 +140,13 @@ class OrderLine(Base):
 class Refund(Base):
     __tablename__ = "refunds"
     __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
         UniqueConstraint("tenant_id", "platform", "shop_id", "external_id"),
         # A refund may arrive before its order, so it names the order by its platform key.
         Index("ix_refunds_order_key", "tenant_id", "platform", "shop_id", "order_external_id"),
     )
 
-    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    id: Mapped[str] = mapped_column(ID)
     tenant_id: Mapped[str] = mapped_column(String(32))
     platform: Mapped[str] = mapped_column(String(16))
     shop_id: Mapped[str] = mapped_column(String(64))
@@ -155,9 +173,12 @@ class BuyerIdentity(Base):
     """
 
     __tablename__ = "buyer_identities"
-    __table_args__ = (UniqueConstraint("tenant_id", "platform", "kind", "value"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "platform", "kind", "value"),
+    )
 
-    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    id: Mapped[str] = mapped_column(ID)
     tenant_id: Mapped[str] = mapped_column(String(32))
     platform: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(24))
@@ -175,9 +196,14 @@ class OrderBuyer(Base):
 
     __tablename__ = "order_buyers"
 
-    order_id: Mapped[str] = mapped_column(ID, primary_key=True)
-    buyer_identity_id: Mapped[str] = mapped_column(ID, primary_key=True, index=True)
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "order_id", "buyer_identity_id"),
+        Index("ix_order_buyers_tenant_id_buyer_identity_id", "tenant_id", "buyer_identity_id"),
+    )
+
     tenant_id: Mapped[str] = mapped_column(String(32))
+    order_id: Mapped[str] = mapped_column(ID)
+    buyer_identity_id: Mapped[str] = mapped_column(ID)
 
 
 class Contact(Base):
@@ -185,11 +211,12 @@ class Contact(Base):
 
     __tablename__ = "contacts"
     __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
         UniqueConstraint("tenant_id", "corp_id", "external_userid"),
         Index("ix_contacts_tenant_id_unionid", "tenant_id", "unionid"),
     )
 
-    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    id: Mapped[str] = mapped_column(ID)
     tenant_id: Mapped[str] = mapped_column(String(32))
     corp_id: Mapped[str] = mapped_column(String(64))
     external_userid: Mapped[str] = mapped_column(String(64))
@@ -215,14 +242,18 @@ class ContactFollow(Base):
 
     __tablename__ = "contact_follows"
     __table_args__ = (
-        UniqueConstraint("contact_id", "staff_userid"),
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "contact_id", "staff_userid"),
+        ForeignKeyConstraint(
+            ["tenant_id", "contact_id"], ["contacts.tenant_id", "contacts.id"], ondelete="CASCADE"
+        ),
         # "An agent sees only the customers they follow."
         Index("ix_contact_follows_tenant_id_staff_userid", "tenant_id", "staff_userid"),
     )
 
-    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    id: Mapped[str] = mapped_column(ID)
     tenant_id: Mapped[str] = mapped_column(String(32))
-    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    contact_id: Mapped[str] = mapped_column(ID)
     staff_userid: Mapped[str] = mapped_column(String(64))
     remark: Mapped[str] = mapped_column(String(255))
     description: Mapped[str] = mapped_column(Text)
@@ -246,9 +277,12 @@ class CustomerGroup(Base):
     """A WeCom customer group chat (客户群)."""
 
     __tablename__ = "customer_groups"
-    __table_args__ = (UniqueConstraint("tenant_id", "corp_id", "chat_id"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "corp_id", "chat_id"),
+    )
 
-    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    id: Mapped[str] = mapped_column(ID)
     tenant_id: Mapped[str] = mapped_column(String(32))
     corp_id: Mapped[str] = mapped_column(String(64))
     chat_id: Mapped[str] = mapped_column(String(64))
@@ -268,13 +302,17 @@ class CustomerGroup(Base):
 
 class CustomerGroupMember(Base):
     __tablename__ = "customer_group_members"
-    __table_args__ = (Index("ix_customer_group_members_tenant_id_member_id", "tenant_id", "member_id"),)
-
-    group_id: Mapped[str] = mapped_column(
-        ForeignKey("customer_groups.id", ondelete="CASCADE"), primary_key=True
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "group_id", "member_id"),
+        ForeignKeyConstraint(
+            ["tenant_id", "group_id"], ["customer_groups.tenant_id", "customer_groups.id"], ondelete="CASCADE"
+        ),
+        Index("ix_customer_group_members_tenant_id_member_id", "tenant_id", "member_id"),
     )
-    member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
     tenant_id: Mapped[str] = mapped_column(String(32))
+    group_id: Mapped[str] = mapped_column(ID)
+    member_id: Mapped[str] = mapped_column(String(64))
     type: Mapped[int]
     joined_at: Mapped[datetime | None]
     unionid: Mapped[str] = mapped_column(String(64))
@@ -282,9 +320,12 @@ class CustomerGroupMember(Base):
 
 class Coupon(Base):
     __tablename__ = "coupons"
-    __table_args__ = (UniqueConstraint("tenant_id", "platform", "shop_id", "external_id"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "platform", "shop_id", "external_id"),
+    )
 
-    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    id: Mapped[str] = mapped_column(ID)
     tenant_id: Mapped[str] = mapped_column(String(32))
     platform: Mapped[str] = mapped_column(String(16))
     shop_id: Mapped[str] = mapped_column(String(64))

@@ -26,9 +26,11 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal_column,
     or_,
     select,
     text,
+    true,
     tuple_,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -137,6 +139,17 @@ def staging_table(session: Session, table: Table) -> Table:
     return staged
 
 
+def take_write_lock(session: Session) -> None:
+    """On SQLite, make the transaction a writer before it reads the stored state.
+
+    The sqlite3 driver begins a transaction only at the first write, so a batch's reads would
+    otherwise see a state another writer may change before this batch writes. SQLite has one
+    writer anyway; PostgreSQL needs nothing here (its writes recheck what they overwrite).
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE orders SET id = id WHERE 0"))
+
+
 def _insert(session: Session, table: Table) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite ≥ 3.24)."""
     name = session.get_bind().dialect.name
@@ -156,21 +169,33 @@ class BulkRepository(TenantRepository[ModelT]):
     def table(self) -> Table:
         return self.model.__table__  # type: ignore[attr-defined]
 
-    def _in(self, column: str, values: Sequence[str]) -> ColumnElement[bool]:
-        if is_postgresql(self.session):
-            # One array parameter: no statement with thousands of placeholders to parse.
-            return self.table.c[column] == any_(
-                bindparam(f"{column}_values", list(values), type_=postgresql.ARRAY(String()))
-            )
-        return self.table.c[column].in_(values)
+    def _matching(self, columns: Sequence[Any], column: str, values: Sequence[str]) -> Any:
+        """SELECT columns of this tenant's rows whose `column` is one of `values`.
+
+        On PostgreSQL: one probe of the tenant-led key per value, by a LATERAL subquery kept
+        apart with OFFSET 0. The plain `tenant_id = … AND id = ANY(…)` is planned by the
+        tenant's statistics, and while they are stale (a new tenant's first import) PostgreSQL
+        scans all the tenant's rows instead, for every batch.
+        """
+        if not is_postgresql(self.session):
+            return self.scoped(select(*columns)).where(self.table.c[column].in_(values))
+        keys = (
+            func.unnest(bindparam("keys", list(values), type_=postgresql.ARRAY(String())))
+            .table_valued("key")
+            .render_derived()
+            .alias("keys")
+        )
+        found = (
+            self.scoped(select(*columns)).where(self.table.c[column] == keys.c.key).offset(0).lateral("found")
+        )
+        return select(found).select_from(keys).join(found, true())
 
     def rows_by_id(self, columns: Sequence[str], ids: Sequence[str]) -> dict[str, Row[Any]]:
         """The given columns of the rows with these ids (one query per 5,000 ids)."""
         found: dict[str, Row[Any]] = {}
         selected = [self.table.c.id, *(self.table.c[name] for name in columns)]
         for part in chunks(ids):
-            statement = self.scoped(select(*selected)).where(self._in("id", part))
-            for row in self.session.execute(statement):
+            for row in self.session.execute(self._matching(selected, "id", part)):
                 found[row.id] = row
         return found
 
@@ -261,15 +286,18 @@ class BulkRepository(TenantRepository[ModelT]):
 
     def delete_where_in(self, column: str, values: Sequence[str]) -> None:
         for part in chunks(list(values)):
-            self.session.execute(
-                delete(self.table).where(self.table.c.tenant_id == self.tenant_id, self._in(column, part))
-            )
+            if is_postgresql(self.session):
+                # By row address, found with the same per-value probes as `_matching`.
+                found = self._matching([literal_column("ctid").label("row_address")], column, part)
+                condition = literal_column("ctid") == any_(func.array(found.scalar_subquery()))
+            else:
+                condition = and_(self.table.c.tenant_id == self.tenant_id, self.table.c[column].in_(part))
+            self.session.execute(delete(self.table).where(condition))
 
     def rows_where_in(self, column: str, values: Sequence[str]) -> list[Row[Any]]:
         found: list[Row[Any]] = []
         for part in chunks(list(values)):
-            statement = self.scoped(select(self.table)).where(self._in(column, part))
-            found.extend(self.session.execute(statement))
+            found.extend(self.session.execute(self._matching(list(self.table.columns), column, part)))
         return found
 
 
@@ -348,7 +376,7 @@ class ContactRepository(BulkRepository[Contact]):
 
 class ContactFollowRepository(BulkRepository[ContactFollow]):
     model = ContactFollow
-    conflict_columns = ("contact_id", "staff_userid")
+    conflict_columns = ("tenant_id", "contact_id", "staff_userid")
 
 
 class GroupRepository(BulkRepository[CustomerGroup]):

@@ -134,6 +134,9 @@ def store_records(
 ) -> StoreResult:
     """Store a batch of canonical records idempotently and emit events for real changes; flushes."""
     session.flush()
+    if not records:
+        return StoreResult()
+    repository.take_write_lock(session)
     batch = _Batch(session, tenant_id, settings, source)
     result = StoreResult()
     orders: list[canonical.Order] = []
@@ -663,6 +666,10 @@ def _store_contacts(
         contact_id = contact_id_of(record.corp_id, record.external_userid)
         existing = stored.get(contact_id)
         detail_by_staff = {f.staff_userid: (f, _follow_details(batch, f)) for f in record.follows}
+        if existing is not None and not record.profile_known:
+            # A callback knows only ids: keep the profile we have.
+            record.name, record.type, record.gender = existing.name, existing.type, existing.gender
+            record.unionid, record.avatar = existing.unionid, existing.avatar
         content = (
             record.name,
             record.type,
@@ -741,7 +748,8 @@ def _store_contacts(
             dirty[held["id"]] = held
         for staff_userid, held in current.items():
             if (
-                staff_userid not in detail_by_staff
+                record.follows_complete
+                and staff_userid not in detail_by_staff
                 and held["is_active"]
                 and _is_newer_time(at, held["changed_at"])
             ):

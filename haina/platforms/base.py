@@ -103,7 +103,12 @@ class Connector(Protocol):
     def make_client(self, credentials: Credentials, endpoint: Endpoint, *, limiter: Any = None) -> Any: ...
 
     def receive_webhook(
-        self, credentials: Credentials, method: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
+        self,
+        credentials: Credentials,
+        method: str,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
     ) -> WebhookAnswer: ...
 
     def parse_push(self, credentials: Credentials, payload: bytes) -> list[CanonicalRecord]: ...

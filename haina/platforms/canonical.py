@@ -149,6 +149,11 @@ class Contact:
     follows: list[FollowRelation] = field(default_factory=list)
     is_deleted: bool = False
     modified_at: datetime | None = None
+    # False when `follows` is only part of the list (WeCom's batch API lists a customer once per
+    # following member; a callback names one member): relations missing here are not ended.
+    follows_complete: bool = True
+    # False when only the ids are known (a callback): stored name, gender… are kept as they are.
+    profile_known: bool = True
 
 
 @dataclass(slots=True)

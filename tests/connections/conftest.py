@@ -21,7 +21,10 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def connection_id(database: Database, settings: Settings, tenant: TenantFixture, fake) -> str:  # type: ignore[no-untyped-def]
+def connection_id(
+    request: pytest.FixtureRequest, database: Database, settings: Settings, tenant: TenantFixture
+) -> str:
+    request.getfixturevalue("fake")  # the connection's platform must be known
     with database.unit_of_work() as session:
         connection = service.create_connection(
             session,

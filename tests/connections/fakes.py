@@ -149,7 +149,12 @@ class FakeConnector:
         return client
 
     def receive_webhook(
-        self, credentials: Credentials, method: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes
+        self,
+        credentials: Credentials,
+        method: str,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
     ) -> WebhookAnswer:
         if method.upper() == "GET":
             return WebhookAnswer(200, query.get("echo", "").encode())
@@ -200,7 +205,13 @@ class StoredRecords:
         self.calls = 0
 
     def store(
-        self, session: Any, tenant_id: str, records: Sequence[CanonicalRecord], *, settings: Any, source: str = ""
+        self,
+        session: Any,
+        tenant_id: str,
+        records: Sequence[CanonicalRecord],
+        *,
+        settings: Any,
+        source: str = "",
     ) -> int:
         self.calls += 1
         session.execute(

@@ -68,7 +68,11 @@ def test_create_read_update_never_returns_secrets(
 
     changed = client.patch(
         f"/api/v1/connections/{out['id']}",
-        json={"name": "旗舰店二号", "app_secret": NEW_SECRET, "extra": {"callback_token": "", "grant_id": "g-1"}},
+        json={
+            "name": "旗舰店二号",
+            "app_secret": NEW_SECRET,
+            "extra": {"callback_token": "", "grant_id": "g-1"},
+        },
         headers=headers,
     )
     assert changed.status_code == 200, changed.text
@@ -110,7 +114,9 @@ def test_invalid_and_duplicate_connections_are_refused(
     duplicate = client.post("/api/v1/connections", json=create_body(), headers=headers)
     assert duplicate.status_code == 409
     assert duplicate.json()["error"]["code"] == "connection_exists"
-    unknown = client.post("/api/v1/connections", json=create_body(platform="myspace", name="x"), headers=headers)
+    unknown = client.post(
+        "/api/v1/connections", json=create_body(platform="myspace", name="x"), headers=headers
+    )
     assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "unknown_platform"
     bad_url = client.post(
         "/api/v1/connections", json=create_body(name="y", base_url="ftp://example.com"), headers=headers
@@ -129,7 +135,10 @@ def test_another_tenants_connection_answers_404(
     other = make_tenant(database, settings)
     headers = bearer(token_for(client, other.usernames["owner"]))
     assert client.get(f"/api/v1/connections/{connection_id}", headers=headers).status_code == 404
-    assert client.patch(f"/api/v1/connections/{connection_id}", json={"name": "x"}, headers=headers).status_code == 404
+    assert (
+        client.patch(f"/api/v1/connections/{connection_id}", json={"name": "x"}, headers=headers).status_code
+        == 404
+    )
     assert client.post(f"/api/v1/connections/{connection_id}/sync/orders", headers=headers).status_code == 404
     assert client.get("/api/v1/connections", headers=headers).json() == []
     # An agent may not manage platforms at all.
@@ -142,7 +151,9 @@ def sign_in(client: TestClient, username: str) -> str:
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
     response = client.post(
-        "/login", data={"username": username, "password": PASSWORD, "csrf_token": token}, follow_redirects=False
+        "/login",
+        data={"username": username, "password": PASSWORD, "csrf_token": token},
+        follow_redirects=False,
     )
     assert response.status_code == 303, response.text
     home = client.get("/platforms")
@@ -181,3 +192,20 @@ def test_console_adds_a_connection_and_never_shows_its_secrets(
         assert secret not in again.text
     with database.unit_of_work() as session:
         assert len(service.list_connections(session, tenant.id)) == 1
+
+
+def test_secrets_are_reencrypted_after_a_key_rotation(
+    database: Database, settings: Settings, connection_id: str
+) -> None:
+    from tests.conftest import TEST_ENCRYPTION_KEY
+
+    rotated = settings.model_copy(update={"encryption_keys": f"2:{'A' * 43}=,1:{TEST_ENCRYPTION_KEY}"})
+    with database.unit_of_work() as session:
+        assert service.reencrypt_credentials(session, rotated) == 1
+        assert service.reencrypt_credentials(session, rotated) == 0
+    with database.unit_of_work() as session:
+        row = session.get_one(Connection, connection_id)
+        assert row.credentials_encrypted.startswith("v2.")
+        assert service.credentials_of(row, rotated).app_secret == SECRET
+        with pytest.raises(service.CredentialsUnreadable):
+            service.credentials_of(row, settings)  # the old key alone no longer reads it

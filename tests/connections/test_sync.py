@@ -255,3 +255,23 @@ def test_the_schedule_runs_due_syncs_once(
     third = tasks.run_scheduled(database, settings)
     assert third.synced == [f"{connection_id}/orders"] and third.reconciled == []
     assert stored.external_ids().count("o-1") == 2  # the first sync, and its reconciliation
+
+
+def test_the_runner_finds_the_handlers_and_the_server_runs_the_scheduler(
+    database: Database, settings: Settings
+) -> None:
+    from haina.core.events.registry import discover_handlers, registry
+    from haina.web.app import create_app
+
+    assert "haina.connections.tasks" in discover_handlers()
+    for platform in ("wecom", "douyin", "tmall"):
+        assert f"connections.{platform}.push" in registry.names_for(f"{platform}.payload_received")
+    app = create_app(settings, database, start_workers=True)
+    with TestClient(app):
+        scheduler = app.state.sync_scheduler
+        assert isinstance(scheduler, tasks.SyncScheduler) and scheduler._thread is not None
+        assert scheduler._thread.is_alive()
+    assert scheduler._thread is None  # stopped with the server
+    quiet = create_app(settings, database, start_workers=False)
+    with TestClient(quiet):
+        assert quiet.state.sync_scheduler is None

@@ -29,7 +29,9 @@ def inbox_items(database: Database) -> list[InboxItem]:
         return list(session.scalars(select(InboxItem).order_by(InboxItem.received_at, InboxItem.id)))
 
 
-def post(client: TestClient, connection_id: str, body: bytes, *, secret: str = SECRET, platform: str = PLATFORM):  # type: ignore[no-untyped-def]
+def post(
+    client: TestClient, connection_id: str, body: bytes, *, secret: str = SECRET, platform: str = PLATFORM
+):  # type: ignore[no-untyped-def]
     headers = {SIGN_HEADER: push_signature(secret, body), "content-type": "application/json"}
     return client.post(f"/webhooks/{platform}/{connection_id}", content=body, headers=headers)
 
@@ -37,7 +39,9 @@ def post(client: TestClient, connection_id: str, body: bytes, *, secret: str = S
 def test_a_valid_push_is_stored_once_and_processed(
     client: TestClient, database: Database, connection_id: str, stored: StoredRecords
 ) -> None:
-    body = json.dumps({"messages": [{"id": "m-1", "order": "o-100"}, {"id": "m-2", "order": "o-101"}]}).encode()
+    body = json.dumps(
+        {"messages": [{"id": "m-1", "order": "o-100"}, {"id": "m-2", "order": "o-101"}]}
+    ).encode()
     answers = [post(client, connection_id, body) for _ in range(3)]
     assert [answer.status_code for answer in answers] == [200, 200, 200]
     assert answers[0].content == ACK and answers[0].headers["content-type"].startswith("application/json")
@@ -74,13 +78,20 @@ def test_unknown_connections_answer_404(client: TestClient, connection_id: str, 
     body = b'{"messages": []}'
     assert post(client, "0" * 32, body).status_code == 404
     wrong_platform = client.post(f"/webhooks/youzan/{connection_id}", content=body)
-    assert wrong_platform.status_code == 404 and wrong_platform.json()["error"]["code"] == "unknown_connection"
+    assert (
+        wrong_platform.status_code == 404 and wrong_platform.json()["error"]["code"] == "unknown_connection"
+    )
     assert client.post(f"/webhooks/nosuchplatform/{connection_id}", content=body).status_code == 404
     assert count(database, InboxItem) == 0
 
 
 def test_an_unreadable_envelope_is_kept_dead_lettered_and_replays(
-    client: TestClient, database: Database, connection_id: str, tenant: TenantFixture, stored: StoredRecords, fake
+    client: TestClient,
+    database: Database,
+    connection_id: str,
+    tenant: TenantFixture,
+    stored: StoredRecords,
+    fake,
 ) -> None:  # type: ignore[no-untyped-def]
     body = json.dumps({"id": "m-7", "order": "o-7"}).encode()  # signed, but not the envelope shape
     answer = post(client, connection_id, body)
@@ -113,9 +124,16 @@ def test_an_unreadable_envelope_is_kept_dead_lettered_and_replays(
 
 
 def test_a_push_that_does_not_parse_is_dead_lettered_and_replays(
-    client: TestClient, database: Database, connection_id: str, tenant: TenantFixture, stored: StoredRecords, fake
+    client: TestClient,
+    database: Database,
+    connection_id: str,
+    tenant: TenantFixture,
+    stored: StoredRecords,
+    fake,
 ) -> None:  # type: ignore[no-untyped-def]
-    body = json.dumps({"messages": [{"id": "m-9", "order": "o-9", "broken": True}, {"id": "m-10", "order": "o-10"}]})
+    body = json.dumps(
+        {"messages": [{"id": "m-9", "order": "o-9", "broken": True}, {"id": "m-10", "order": "o-10"}]}
+    )
     assert post(client, connection_id, body.encode()).status_code == 200
     drain(database)
     assert stored.external_ids() == ["o-10"]  # the bad one does not stop the good one

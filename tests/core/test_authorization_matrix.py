@@ -33,6 +33,10 @@ PATH_SAMPLES: dict[str, Callable[[TenantFixture], str]] = {
     "delivery_id": lambda tenant: tenant.extra["delivery_id"],
     "code": lambda tenant: "en",
     "module": lambda tenant: "customers",
+    "connection_id": lambda tenant: tenant.extra["connection_id"],
+    "platform": lambda tenant: "douyin",
+    # An unknown stream: the route answers 404 after authorising, without starting a sync thread.
+    "stream": lambda tenant: "no_such_stream",
 }
 
 # Request bodies for unsafe methods: (method, path) → {"json": …} or {"data": …}; made fresh per call.
@@ -57,6 +61,28 @@ BODY_SAMPLES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
         }
     },
     ("POST", "/settings/users/{user_id}/role"): lambda: {"data": {"role": "operator"}},
+    ("POST", "/api/v1/connections"): lambda: {
+        "json": {
+            "platform": "douyin",
+            "name": f"店铺{uuid.uuid4().hex[:8]}",
+            "app_key": "matrix-key",
+            "app_secret": "matrix-secret-0123456789",
+            "base_url": "http://127.0.0.1:9",
+        }
+    },
+    ("PATCH", "/api/v1/connections/{connection_id}"): lambda: {
+        "json": {"name": f"改名{uuid.uuid4().hex[:8]}"}
+    },
+    ("POST", "/platforms"): lambda: {
+        "data": {
+            "platform": "douyin",
+            "name": f"店铺{uuid.uuid4().hex[:8]}",
+            "app_key": "matrix-key",
+            "app_secret": "matrix-secret-0123456789",
+            "base_url": "http://127.0.0.1:9",
+        }
+    },
+    ("POST", "/platforms/{connection_id}/active"): lambda: {"data": {"is_active": "true"}},
 }
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -110,6 +136,27 @@ def _prepare_extra(database: Any, tenant: TenantFixture) -> None:
         session.add(delivery)
         session.flush()
         tenant.extra["delivery_id"] = delivery.id
+    _prepare_connection(database, tenant)
+
+
+def _prepare_connection(database: Any, tenant: TenantFixture) -> None:
+    """A Douyin shop connection in this tenant (its sandbox-less base URL is never called)."""
+    from haina.connections import service
+
+    with database.unit_of_work() as session:
+        connection = service.create_connection(
+            session,
+            tenant.id,
+            service.NewConnection(
+                platform="douyin",
+                name="矩阵店",
+                app_key="matrix-key",
+                app_secret="matrix-secret-0123456789",
+                base_url="http://127.0.0.1:9",
+            ),
+            database.settings,
+        )
+        tenant.extra["connection_id"] = connection.id
 
 
 def test_every_route_declares_its_access(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -467,7 +467,7 @@ def test_no_plaintext_pii_in_the_tables(database: Database, settings: Settings, 
     tables = ["orders", "buyer_identities", "contact_follows", "contacts", "outbox_events"]
     with database.unit_of_work() as session:
         for table in tables:
-            rows = session.execute(text(f"SELECT * FROM {table}")).all()  # noqa: S608
+            rows = session.execute(text(f"SELECT * FROM {table}")).all()
             assert rows, table
             dump = repr(rows)
             assert PHONE not in dump, table
@@ -525,15 +525,25 @@ def test_list_and_get_orders(database: Database, settings: Settings, tenant_id: 
 
 @contextmanager
 def counting_statements(database: Database) -> Iterator[list[str]]:
+    """Statements sent through SQLAlchemy, and the COPY streams PostgreSQL gets past it."""
+    from haina.customers import repository
+
     statements: list[str] = []
+    real_copy = repository.copy_into
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
 
+    def counted_copy(session: Any, table: Any, rows: Any, *, into: str | None = None) -> None:
+        statements.append(f"COPY {into or table.name}")
+        real_copy(session, table, rows, into=into)
+
     event.listen(database.engine, "before_cursor_execute", count)
+    repository.copy_into = counted_copy  # type: ignore[assignment]
     try:
         yield statements
     finally:
+        repository.copy_into = real_copy  # type: ignore[assignment]
         event.remove(database.engine, "before_cursor_execute", count)
 
 
@@ -604,3 +614,45 @@ def test_order_stored_concurrently_between_read_and_write(
     order = snapshot(database, tenant_id)["orders"]["youzan/S1/E1"]
     assert order["status"] == "shipped"
     assert [line["sku_id"] for line in order["lines"]] == ["SKU-3"]
+
+
+def test_partial_contacts_merge_follows_and_keep_the_profile(
+    database: Database, settings: Settings, tenant_id: str
+) -> None:
+    """WeCom's batch API lists a customer once per following member, and a callback knows only
+    ids: neither ends the other members' relations nor blanks the stored profile."""
+    first = make_contact(follows_complete=False)
+    second_staff = FollowRelation("staff-2", remark="李姐", created_at=T0)
+    store(database, settings, tenant_id, [first])
+    store(
+        database,
+        settings,
+        tenant_id,
+        [make_contact(minutes=1, follows=[second_staff], follows_complete=False)],
+    )
+    callback = make_contact(
+        minutes=2,
+        name="",
+        gender=0,
+        unionid="",
+        follows=[FollowRelation("staff-3", add_channel_state="poster-1", created_at=T0)],
+        follows_complete=False,
+        profile_known=False,
+    )
+    store(database, settings, tenant_id, [callback])
+    stored = snapshot(database, tenant_id, settings)["contacts"]["ww1/wmA"]
+    assert {staff for staff, follow in stored["follows"].items() if follow["is_active"]} == {
+        "staff-1",
+        "staff-2",
+        "staff-3",
+    }
+    assert (stored["name"], stored["gender"], stored["unionid"]) == ("李四", 1, "union-1")
+    assert [p["staff_userid"] for t, p in events(database, tenant_id) if t == "contact.added"] == [
+        "staff-1",
+        "staff-2",
+        "staff-3",
+    ]
+    # The complete list (externalcontact/get) does end a relation that is gone.
+    store(database, settings, tenant_id, [make_contact(minutes=3, follows=[second_staff])])
+    stored = snapshot(database, tenant_id, settings)["contacts"]["ww1/wmA"]
+    assert {staff for staff, follow in stored["follows"].items() if follow["is_active"]} == {"staff-2"}

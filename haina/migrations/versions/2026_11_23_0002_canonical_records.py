@@ -2,7 +2,7 @@
 
 Revision ID: 20261123_0002
 Revises: 20261123_0001
-Create Date: 2026-11-23 21:19:28.053194
+Create Date: 2026-11-23 21:26:51.777858
 """
 
 from collections.abc import Sequence
@@ -32,7 +32,7 @@ def upgrade() -> None:
         sa.Column("shop_id", sa.String(length=64), nullable=False),
         sa.Column("customer_id", sa.String(length=32), nullable=True),
         sa.Column("created_at", haina.core.database.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_buyer_identities")),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_buyer_identities")),
         sa.UniqueConstraint(
             "tenant_id",
             "platform",
@@ -58,7 +58,7 @@ def upgrade() -> None:
         sa.Column("fingerprint", sa.String(length=32), nullable=False),
         sa.Column("source", sa.String(length=64), nullable=False),
         sa.Column("synced_at", haina.core.database.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_contacts")),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_contacts")),
         sa.UniqueConstraint(
             "tenant_id",
             "corp_id",
@@ -87,7 +87,7 @@ def upgrade() -> None:
         sa.Column("fingerprint", sa.String(length=32), nullable=False),
         sa.Column("source", sa.String(length=64), nullable=False),
         sa.Column("synced_at", haina.core.database.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_coupons")),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_coupons")),
         sa.UniqueConstraint(
             "tenant_id",
             "platform",
@@ -110,35 +110,35 @@ def upgrade() -> None:
         sa.Column("fingerprint", sa.String(length=32), nullable=False),
         sa.Column("source", sa.String(length=64), nullable=False),
         sa.Column("synced_at", haina.core.database.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_customer_groups")),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_customer_groups")),
         sa.UniqueConstraint(
             "tenant_id", "corp_id", "chat_id", name=op.f("uq_customer_groups_tenant_id_corp_id_chat_id")
         ),
     )
     op.create_table(
         "order_buyers",
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
         sa.Column("order_id", sa.String(length=32), nullable=False),
         sa.Column("buyer_identity_id", sa.String(length=32), nullable=False),
-        sa.Column("tenant_id", sa.String(length=32), nullable=False),
-        sa.PrimaryKeyConstraint("order_id", "buyer_identity_id", name=op.f("pk_order_buyers")),
+        sa.PrimaryKeyConstraint("tenant_id", "order_id", "buyer_identity_id", name=op.f("pk_order_buyers")),
     )
     with op.batch_alter_table("order_buyers", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_order_buyers_buyer_identity_id"), ["buyer_identity_id"], unique=False
+            "ix_order_buyers_tenant_id_buyer_identity_id", ["tenant_id", "buyer_identity_id"], unique=False
         )
 
     op.create_table(
         "order_lines",
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
         sa.Column("order_id", sa.String(length=32), nullable=False),
         sa.Column("position", sa.BigInteger(), nullable=False),
-        sa.Column("tenant_id", sa.String(length=32), nullable=False),
         sa.Column("external_id", sa.String(length=64), nullable=False),
         sa.Column("sku_id", sa.String(length=64), nullable=False),
         sa.Column("outer_sku", sa.String(length=64), nullable=False),
         sa.Column("title", sa.String(length=255), nullable=False),
         sa.Column("quantity", sa.BigInteger(), nullable=False),
         sa.Column("unit_price_fen", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("order_id", "position", name=op.f("pk_order_lines")),
+        sa.PrimaryKeyConstraint("tenant_id", "order_id", "position", name=op.f("pk_order_lines")),
     )
     op.create_table(
         "orders",
@@ -172,7 +172,7 @@ def upgrade() -> None:
         sa.Column("fingerprint", sa.String(length=32), nullable=False),
         sa.Column("source", sa.String(length=64), nullable=False),
         sa.Column("synced_at", haina.core.database.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_orders")),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_orders")),
         sa.UniqueConstraint(
             "tenant_id",
             "platform",
@@ -202,7 +202,7 @@ def upgrade() -> None:
         sa.Column("fingerprint", sa.String(length=32), nullable=False),
         sa.Column("source", sa.String(length=64), nullable=False),
         sa.Column("synced_at", haina.core.database.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_refunds")),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_refunds")),
         sa.UniqueConstraint(
             "tenant_id",
             "platform",
@@ -235,14 +235,17 @@ def upgrade() -> None:
         sa.Column("removed_at", haina.core.database.UTCDateTime(timezone=True), nullable=True),
         sa.Column("removed_by_customer", sa.Boolean(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["contact_id"],
-            ["contacts.id"],
-            name=op.f("fk_contact_follows_contact_id_contacts"),
+            ["tenant_id", "contact_id"],
+            ["contacts.tenant_id", "contacts.id"],
+            name=op.f("fk_contact_follows_tenant_id_contacts"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_contact_follows")),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_contact_follows")),
         sa.UniqueConstraint(
-            "contact_id", "staff_userid", name=op.f("uq_contact_follows_contact_id_staff_userid")
+            "tenant_id",
+            "contact_id",
+            "staff_userid",
+            name=op.f("uq_contact_follows_tenant_id_contact_id_staff_userid"),
         ),
     )
     with op.batch_alter_table("contact_follows", schema=None) as batch_op:
@@ -252,19 +255,19 @@ def upgrade() -> None:
 
     op.create_table(
         "customer_group_members",
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
         sa.Column("group_id", sa.String(length=32), nullable=False),
         sa.Column("member_id", sa.String(length=64), nullable=False),
-        sa.Column("tenant_id", sa.String(length=32), nullable=False),
         sa.Column("type", sa.BigInteger(), nullable=False),
         sa.Column("joined_at", haina.core.database.UTCDateTime(timezone=True), nullable=True),
         sa.Column("unionid", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(
-            ["group_id"],
-            ["customer_groups.id"],
-            name=op.f("fk_customer_group_members_group_id_customer_groups"),
+            ["tenant_id", "group_id"],
+            ["customer_groups.tenant_id", "customer_groups.id"],
+            name=op.f("fk_customer_group_members_tenant_id_customer_groups"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("group_id", "member_id", name=op.f("pk_customer_group_members")),
+        sa.PrimaryKeyConstraint("tenant_id", "group_id", "member_id", name=op.f("pk_customer_group_members")),
     )
     with op.batch_alter_table("customer_group_members", schema=None) as batch_op:
         batch_op.create_index(
@@ -294,7 +297,7 @@ def downgrade() -> None:
     op.drop_table("orders")
     op.drop_table("order_lines")
     with op.batch_alter_table("order_buyers", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_order_buyers_buyer_identity_id"))
+        batch_op.drop_index("ix_order_buyers_tenant_id_buyer_identity_id")
 
     op.drop_table("order_buyers")
     op.drop_table("customer_groups")

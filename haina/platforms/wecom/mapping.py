@@ -82,7 +82,9 @@ def follow_relation(follow: Mapping[str, Any]) -> FollowRelation:
     )
 
 
-def contact_of(corp_id: str, external: Mapping[str, Any], follows: list[FollowRelation]) -> Contact:
+def contact_of(
+    corp_id: str, external: Mapping[str, Any], follows: list[FollowRelation], *, follows_complete: bool
+) -> Contact:
     return Contact(
         corp_id=corp_id,
         external_userid=text(external, "external_userid", required=True),
@@ -92,6 +94,7 @@ def contact_of(corp_id: str, external: Mapping[str, Any], follows: list[FollowRe
         unionid=text(external, "unionid"),
         avatar=text(external, "avatar"),
         follows=follows,
+        follows_complete=follows_complete,
     )
 
 
@@ -108,6 +111,7 @@ def map_batch_contacts(raws: Iterable[object], corp_id: str) -> tuple[list[Conta
                 corp_id,
                 mapping(item.get("external_contact"), "external_contact"),
                 [follow_relation(mapping(item.get("follow_info"), "follow_info"))],
+                follows_complete=False,
             )
         except RecordError as error:
             bad.append(_bad(raw, error.reason))
@@ -123,7 +127,9 @@ def map_batch_contacts(raws: Iterable[object], corp_id: str) -> tuple[list[Conta
 def map_contact(answer: Mapping[str, Any], corp_id: str) -> Contact:
     """externalcontact/get → a Contact with every follower; raises RecordError."""
     follows = [follow_relation(follow) for follow in objects(answer, "follow_user")]
-    return contact_of(corp_id, mapping(answer.get("external_contact"), "external_contact"), follows)
+    return contact_of(
+        corp_id, mapping(answer.get("external_contact"), "external_contact"), follows, follows_complete=True
+    )
 
 
 def map_group(raw: object, corp_id: str) -> Group:
@@ -209,7 +215,13 @@ def _contact_event(fields: Mapping[str, Any], corp_id: str, at: datetime | None)
             follow.created_at = None  # an edit says nothing of when the relation began
         return [
             Contact(
-                corp_id=corp_id, external_userid=external_userid, name="", follows=[follow], modified_at=at
+                corp_id=corp_id,
+                external_userid=external_userid,
+                name="",
+                follows=[follow],
+                modified_at=at,
+                follows_complete=False,
+                profile_known=False,
             )
         ]
     return [

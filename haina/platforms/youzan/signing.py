@@ -78,7 +78,9 @@ def verify_event_sign(body: bytes | str, given: str, client_id: str, client_secr
     """Whether the `Event-Sign` header value matches the raw body (constant time)."""
     if not given:
         return False
-    return hmac.compare_digest(given.lower().encode("utf-8"), event_sign(client_id, body, client_secret).encode())
+    return hmac.compare_digest(
+        given.lower().encode("utf-8"), event_sign(client_id, body, client_secret).encode()
+    )
 
 
 def legacy_sign(parameters: Mapping[str, object], app_secret: str) -> str:
