@@ -96,8 +96,10 @@ def keys_reencrypt() -> None:
     from haina.core.database import Database
 
     settings = _settings()
+    from haina.connections.service import reencrypt_credentials
+
     with Database(settings).unit_of_work() as session:
-        count = reencrypt_user_phones(session, settings)
+        count = reencrypt_user_phones(session, settings) + reencrypt_credentials(session, settings)
     typer.echo(f"re-encrypted {count} values with key version {settings.encryption_keys.split(':', 1)[0]}")
 
 
@@ -159,6 +161,8 @@ def demo(
     os.environ.setdefault("HAINA_DEMO_MODE", "true")
     os.environ.setdefault("HAINA_SANDBOX_ENABLED", "true")
     os.environ.setdefault("HAINA_SANDBOX_SEED", str(seed))
+    # The sandbox pushes to this server's webhooks, so it must know where the server listens.
+    os.environ.setdefault("HAINA_BASE_URL", f"http://{host}:{port}")
     from haina.core.settings import reset_settings
     from haina.demo import DEMO_PASSWORD, seed_demo
 

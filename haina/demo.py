@@ -11,6 +11,7 @@ from haina.core.database import Database
 from haina.core.migrate import upgrade
 from haina.core.settings import Settings
 from haina.core.tenancy.service import get_or_create_tenant
+from haina.sandbox.state import SandboxState
 
 DEMO_TENANT = "demo"
 DEMO_PASSWORD = "haina-demo-2026"
@@ -41,3 +42,59 @@ def seed_demo(settings: Settings, *, seed: int = 7) -> list[tuple[str, str]]:
                 )
     database.dispose()
     return [(username, role.value) for username, _, role, _ in DEMO_USERS]
+
+
+# Platforms the demo tenant is connected to; JD and Pinduoduo need a merchant's consent in a
+# browser (OAuth code flow), which the demo does not click through for you.
+DEMO_PLATFORMS = ("wecom", "youzan", "taobao", "tmall", "douyin")
+PUSHING_PLATFORMS = ("wecom", "youzan", "douyin")
+
+
+def connect_demo_tenant(database: Database, settings: Settings, state: SandboxState) -> int:
+    """Connect the demo tenant to the embedded sandbox's shops and corp (idempotent) and point the
+    sandbox's pushes at the connections' webhooks; returns how many connections were created."""
+    from haina.connections import service as connections
+    from haina.sandbox.emulators.taobao import issue_session
+
+    world = state.world
+    base = settings.base_url.rstrip("/")
+    created = 0
+    with database.unit_of_work() as session:
+        tenant = get_or_create_tenant(session, DEMO_TENANT, "海纳演示旗舰店")
+        existing = {(c.platform, c.shop_id): c for c in connections.list_connections(session, tenant.id)}
+        wanted: list[connections.NewConnection] = [
+            connections.NewConnection(
+                platform="wecom",
+                name=f"企业微信 {world.merchant_name}",
+                app_key=world.corp_id,
+                app_secret=world.corp_secret,
+                shop_id=world.corp_id,
+                base_url=f"{base}/sandbox/wecom",
+                extra={"callback_token": world.callback_token, "encoding_aes_key": world.callback_aes_key},
+            )
+        ]
+        for shop in world.shops:
+            if shop.platform not in DEMO_PLATFORMS:
+                continue
+            emulator = "taobao" if shop.platform == "tmall" else shop.platform
+            token = issue_session(state, shop.shop_id) if emulator == "taobao" else ""
+            wanted.append(
+                connections.NewConnection(
+                    platform=shop.platform,
+                    name=shop.name,
+                    app_key=shop.app_key,
+                    app_secret=shop.app_secret,
+                    shop_id=shop.shop_id,
+                    base_url=f"{base}/sandbox/{emulator}",
+                    access_token=token,
+                )
+            )
+        for new in wanted:
+            connection = existing.get((new.platform, new.shop_id))
+            if connection is None:
+                connection = connections.create_connection(session, tenant.id, new, settings)
+                existing[(new.platform, new.shop_id)] = connection
+                created += 1
+            if new.platform in PUSHING_PLATFORMS:
+                state.push_targets[new.platform] = f"{base}/webhooks/{new.platform}/{connection.id}"
+    return created

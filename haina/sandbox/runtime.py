@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from haina.core import clock
 from haina.core.settings import Settings
 from haina.sandbox.app import create_sandbox_app
 from haina.sandbox.generator import generate_world
@@ -31,7 +32,9 @@ class EmbeddedSandbox:
 
 
 def build_embedded_sandbox(settings: Settings) -> EmbeddedSandbox:
-    world = generate_world(settings.sandbox_seed, settings.sandbox_customers)
+    # History up to today (midnight UTC, so a restart the same day serves the same merchant).
+    today = clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    world = generate_world(settings.sandbox_seed, settings.sandbox_customers, start=today)
     state = SandboxState(world)
     ticker = LiveTicker(state, settings.sandbox_seed, orders_per_minute=settings.sandbox_orders_per_minute)
     log.info(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -68,6 +69,16 @@ def create_app(
             runner = start_runner(settings, database)
         app.state.event_runner = runner
         if sandbox is not None and start_workers:
+            if settings.demo_mode:
+                from haina.demo import connect_demo_tenant
+
+                connect_demo_tenant(database, settings, sandbox.state)
+                # The first backfill now rather than at the scheduler's first tick.
+                from haina.connections.tasks import run_scheduled
+
+                threading.Thread(
+                    target=run_scheduled, args=(database, settings), name="haina-demo-first-sync", daemon=True
+                ).start()
             sandbox.start()
         try:
             yield

@@ -23,6 +23,7 @@ from haina.platforms.registry import get_connector
 from haina.platforms.wecom import connector
 from haina.platforms.wecom.client import WeComClient
 from haina.platforms.wecom.crypto import WXBizMsgCrypt
+from haina.platforms.wecom.sync import TAGS
 from haina.sandbox.emulators.wecom import revoke_tokens, set_synchronous_push, simulate_add_contact
 from haina.sandbox.emulators.wecom_push import Callback, crypt_for
 from haina.sandbox.faults import FaultPlan
@@ -112,7 +113,7 @@ def test_groups_and_tags(sandbox: LiveSandbox) -> None:
         chat = world_groups[group.chat_id]
         assert (group.name, group.owner) == (chat.name, chat.owner)
         assert [(m.member_id, m.type) for m in group.members] == [(m.userid, m.type) for m in chat.members]
-    tags = run_stream(connector.streams["tags"], wecom, None, UNTIL).records
+    tags = run_stream(TAGS, wecom, None, UNTIL).records
     live = {tag.tag_id for group in sandbox.state.world.tag_groups for tag in group.tags if not tag.deleted}
     assert {tag.tag_id for tag in tags} == live
 

@@ -15,12 +15,14 @@ from haina.platforms.base import Credentials, Endpoint, Stream, WebhookAnswer
 from haina.platforms.canonical import CanonicalRecord
 from haina.platforms.wecom import webhooks
 from haina.platforms.wecom.client import WeComClient
-from haina.platforms.wecom.sync import CONTACTS, GROUPS, TAGS
+from haina.platforms.wecom.sync import CONTACTS, GROUPS
 
 
 class WeComConnector:
     platform = "wecom"
-    streams: Mapping[str, Stream] = {"contacts": CONTACTS, "groups": GROUPS, "tags": TAGS}
+    # Corp tags (sync.TAGS) have no canonical shape or storage until the tags module: the stream is
+    # ready, but not scheduled, so a sync does not fail on records nothing can store.
+    streams: Mapping[str, Stream] = {"contacts": CONTACTS, "groups": GROUPS}
 
     def make_client(
         self, credentials: Credentials, endpoint: Endpoint, *, limiter: Any = None, **options: Any
