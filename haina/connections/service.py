@@ -227,6 +227,16 @@ def credentials_of(connection: Connection, settings: Settings) -> Credentials:
     )
 
 
+def connector_credentials(connection: Connection, settings: Settings) -> Credentials:
+    """The credentials handed to a connector: as stored, plus the connection's platform under
+    `extra["platform"]` unless set (a Tmall shop speaks TOP like Taobao, but its records must
+    say "tmall")."""
+    credentials = credentials_of(connection, settings)
+    if "platform" in credentials.extra:
+        return credentials
+    return replace(credentials, extra={**credentials.extra, "platform": connection.platform})
+
+
 def extra_keys(connection: Connection, settings: Settings) -> list[str]:
     """Names (not values) of the platform settings stored with a connection."""
     try:
@@ -771,7 +781,7 @@ def _run(
         _check_runnable(connection, force=force)
         connector = connector or connector_for(connection.platform)
         stream = _stream(connector, connection.platform, stream_name)
-        credentials = credentials_of(connection, settings)
+        credentials = connector_credentials(connection, settings)
         endpoint = endpoint_of(connection, connector)
         row = _claim(session, connection, row_name, run_id)
         cursor = dict(row.cursor) if resume and row.cursor else start_cursor
@@ -1066,7 +1076,7 @@ def receive_webhook(
     if connection is None or connection.platform != platform or not connection.is_active:
         raise NotFound(f"no active {platform} connection {connection_id}", code="unknown_connection")
     connector = connector_for(platform)
-    credentials = credentials_of(connection, settings)
+    credentials = connector_credentials(connection, settings)
     try:
         answer = connector.receive_webhook(credentials, method, query, headers, body)
     except WebhookRejected as rejected:

@@ -70,7 +70,7 @@ def handle_push(session: Session, event: OutboxEvent) -> None:
     connection = _connection(session, item)
     settings = service.settings_for(session)
     connector = service.connector_for(connection.platform)
-    records = connector.parse_push(service.credentials_of(connection, settings), item.payload)
+    records = connector.parse_push(service.connector_credentials(connection, settings), item.payload)
     if records:
         service.wiring.store(
             session, item.tenant_id, records, settings=settings, source=f"{connection.platform}.push"
@@ -85,7 +85,7 @@ def handle_bad_record(session: Session, event: OutboxEvent) -> None:
     headers = item.headers or {}
     stream = str(headers.get("stream") or "")
     connector = service.connector_for(connection.platform)
-    credentials = service.credentials_of(connection, settings)
+    credentials = service.connector_credentials(connection, settings)
     try:
         records = service.remap_bad_record(connector, stream, credentials, item.payload)
     except ValueError as error:
@@ -108,7 +108,7 @@ def handle_unparsed(session: Session, event: OutboxEvent) -> None:
     connector = service.connector_for(connection.platform)
     try:
         answer = connector.receive_webhook(
-            service.credentials_of(connection, settings),
+            service.connector_credentials(connection, settings),
             str(stored.get("method") or "POST"),
             dict(stored.get("query") or {}),
             dict(stored.get("headers") or {}),

@@ -827,7 +827,7 @@ class Pusher:
         for send_count in range(PUSH_ATTEMPTS):
             body, headers = self.request(message, send_count)
             try:
-                response = httpx.post(url, content=body, headers=headers, timeout=5.0)
+                response = httpx.post(url, content=body, headers=headers, timeout=5.0, trust_env=False)
             except httpx.HTTPError:
                 self._log(message, send_count, None, "failed")
                 continue
