@@ -1,0 +1,552 @@
+"""End-to-end ingest on PostgreSQL: signed Youzan pushes → verify → inbox → canonical records, and
+how fast a real server answers pushes while it works.
+
+    python bench/ingest_end_to_end.py            # 20,000 orders; 5,000 pushes at 1,000/s
+    python bench/ingest_end_to_end.py --quick    # 1,000 orders; 600 pushes at 200/s
+
+Pushes are built by the sandbox's Youzan emulator (body-signed, PII encrypted) for the orders of
+a generated world, all re-homed onto its Youzan shop (trade_TradeCreate/Paid/SellerShip/Success
+pushes carry the whole trade, so each one yields an order with its lines).
+
+1. ingest.orders_per_s — in process, one thread: every push through
+   `service.receive_webhook` (one transaction each, committed as before the answer), then the
+   event dispatcher (`run_due`) until no open work is left: parse, store orders/lines/buyers and
+   run every handler the stored orders' events reach. orders/s = N / (receive + dispatch time).
+2. ingest.ratio_to_raw_insert — baseline in the same run: the same N orders (as parsed, rows
+   prepared beforehand) written by a plain psycopg `executemany` INSERT into orders and
+   order_lines, 1,000 orders per transaction. ratio = end-to-end orders/s ÷ raw orders/s.
+3. webhook.ack_p50_ms / ack_p99_ms — `uvicorn haina.web.app:create_app --factory` in a
+   subprocess on a free 127.0.0.1 port (default server config, so its event runner processes
+   the pushes while they arrive), pushes sent on an open-loop schedule at a fixed rate from a few
+   httpx client threads to a second connection (another tenant). Latency is measured from each
+   push's scheduled send time to its answer (so a client that falls behind counts, no
+   coordinated omission); the server-side send→answer time is printed too.
+
+A scratch database haina_bench_<random> is created on HAINA_BENCH_PG_ADMIN_URL (default
+postgresql+psycopg://postgres@127.0.0.1:5432/postgres), migrated, and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import dataclasses
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, text
+
+from haina.connections import service
+from haina.core.database import Database, new_id
+from haina.core.events import dispatcher
+from haina.core.events.registry import discover_handlers
+from haina.core.migrate import upgrade
+from haina.core.settings import Settings
+from haina.core.tenancy.service import get_or_create_tenant
+from haina.platforms.canonical import Order
+from haina.platforms.youzan import webhooks as youzan_webhooks
+from haina.sandbox.emulators import youzan as emulator
+from haina.sandbox.generator import generate_world
+from haina.sandbox.state import SandboxState
+
+ADMIN_URL = os.environ.get(
+    "HAINA_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+SECRET_KEY = "bench-secret-key-0123456789abcdef"
+ENCRYPTION_KEYS = "1:" + base64.b64encode(b"e" * 32).decode()
+HASH_KEY = "bench-hash-key"
+RAW_BATCH = 1_000
+DISPATCH_LIMIT = 500
+DISPATCH_DEADLINE_S = 600.0
+SERVER_START_TIMEOUT_S = 60.0
+REQUEST_TIMEOUT_S = 10.0
+FULL_TRADE_STATUSES = ("pending_payment", "paid", "shipped", "completed", "partially_refunded")
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+# --- pushes ----------------------------------------------------------------------------------
+
+
+def build_pushes(count: int, seed: int) -> tuple[Any, list[tuple[bytes, dict[str, str]]]]:
+    """`count` signed push bodies for distinct orders, all on the world's Youzan shop."""
+    customers = max(200, int(count / 2.3) + 200)
+    world = generate_world(seed, customers)
+    shop = next(s for s in world.shops if s.platform == "youzan")
+    state = SandboxState(world)
+    pusher = emulator.Pusher(state)
+    seen: set[str] = set()
+    pushes: list[tuple[bytes, dict[str, str]]] = []
+    for order in world.orders:
+        if len(pushes) >= count:
+            break
+        if order.status not in FULL_TRADE_STATUSES or order.order_id in seen or not order.lines:
+            continue
+        if world.shop(order.shop_id).platform == "pos":
+            continue
+        seen.add(order.order_id)
+        rehomed = dataclasses.replace(order, shop_id=shop.shop_id)
+        message = pusher.order_message(rehomed)
+        assert message is not None and message.type in youzan_webhooks.FULL_TRADE_TYPES
+        pushes.append(pusher.request(message, 0))
+    if len(pushes) < count:
+        sys.exit(f"the world has only {len(pushes)} usable orders for {count} pushes")
+    return shop, pushes
+
+
+# --- raw baseline ----------------------------------------------------------------------------
+
+ORDER_COLUMNS = (
+    "id, tenant_id, platform, shop_id, external_id, status, platform_status, total_fen, discount_fen,"
+    " freight_fen, paid_fen, buyer_nick, receiver_name, receiver_phone_encrypted, receiver_phone_hash,"
+    " receiver_phone_masked, receiver_province, receiver_city, receiver_district, receiver_street,"
+    " coupon_ids, created_at, paid_at, shipped_at, finished_at, modified_at, version, fingerprint,"
+    " source, synced_at"
+)
+LINE_COLUMNS = (
+    "order_id, position, tenant_id, external_id, sku_id, outer_sku, title, quantity, unit_price_fen"
+)
+
+
+def raw_rows(tenant_id: str, orders: list[Order]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    now = datetime.now(UTC)
+    order_rows: list[tuple[Any, ...]] = []
+    line_rows: list[tuple[Any, ...]] = []
+    for order in orders:
+        order_id = new_id()
+        address = order.receiver_address
+        order_rows.append(
+            (
+                order_id,
+                tenant_id,
+                order.platform,
+                order.shop_id,
+                order.external_id,
+                order.status,
+                order.platform_status,
+                order.total_fen,
+                order.discount_fen,
+                order.freight_fen,
+                order.paid_fen,
+                order.buyer_nick,
+                order.receiver_name,
+                None,
+                None,
+                "",
+                address.province,
+                address.city,
+                address.district,
+                address.street,
+                "[]",
+                order.created_at,
+                order.paid_at,
+                order.shipped_at,
+                order.finished_at,
+                order.modified_at,
+                order.version,
+                "0" * 32,
+                "bench",
+                now,
+            )
+        )
+        for position, line in enumerate(order.lines):
+            line_rows.append(
+                (
+                    order_id,
+                    position,
+                    tenant_id,
+                    line.external_id,
+                    line.sku_id,
+                    line.outer_sku,
+                    line.title,
+                    line.quantity,
+                    line.unit_price_fen,
+                )
+            )
+    return order_rows, line_rows
+
+
+def run_raw_insert(url: str, tenant_id: str, orders: list[Order]) -> tuple[float, int, int]:
+    import psycopg
+
+    order_sql = f"INSERT INTO orders ({ORDER_COLUMNS}) VALUES ({', '.join(['%s'] * 30)})"
+    line_sql = f"INSERT INTO order_lines ({LINE_COLUMNS}) VALUES ({', '.join(['%s'] * 9)})"
+    prepared = [raw_rows(tenant_id, orders[i : i + RAW_BATCH]) for i in range(0, len(orders), RAW_BATCH)]
+    elapsed = 0.0
+    order_count = line_count = 0
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as connection:
+        for order_rows, line_rows in prepared:
+            started = time.perf_counter()
+            with connection.cursor() as cursor:
+                cursor.executemany(order_sql, order_rows)
+                cursor.executemany(line_sql, line_rows)
+            connection.commit()
+            elapsed += time.perf_counter() - started
+            order_count += len(order_rows)
+            line_count += len(line_rows)
+    return elapsed, order_count, line_count
+
+
+# --- end to end in process -------------------------------------------------------------------
+
+
+def run_end_to_end(
+    database: Database, settings: Settings, connection_id: str, pushes: list[tuple[bytes, dict[str, str]]]
+) -> tuple[float, float, int]:
+    """(receive seconds, dispatch seconds, deliveries run)."""
+    started = time.perf_counter()
+    for body, headers in pushes:
+        with database.unit_of_work() as session:
+            outcome = service.receive_webhook(
+                session,
+                database,
+                settings,
+                "youzan",
+                connection_id,
+                "POST",
+                {},
+                headers,
+                body,
+                ip="127.0.0.1",
+            )
+        if outcome.status != 200 or outcome.stored != 1:
+            sys.exit(f"push answered {outcome.status} (stored {outcome.stored}): {outcome.body[:200]!r}")
+    received = time.perf_counter()
+    deliveries = 0
+    deadline = received + DISPATCH_DEADLINE_S
+    while time.perf_counter() < deadline:
+        ran = dispatcher.run_due(database, limit=DISPATCH_LIMIT)
+        deliveries += ran
+        if ran == 0:
+            with database.unit_of_work() as session:
+                if not dispatcher.has_open_work(session):
+                    break
+            time.sleep(0.05)  # a delivery waiting for its retry time
+    else:
+        sys.exit(f"the dispatcher still had open work after {DISPATCH_DEADLINE_S:.0f} s")
+    finished = time.perf_counter()
+    return received - started, finished - received, deliveries
+
+
+# --- real server -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(url: str, var_dir: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith("HAINA_") and key != "NO_PROXY"
+    }
+    environment.update(
+        {
+            "HAINA_DATABASE_URL": url,
+            "HAINA_VAR_DIR": str(var_dir),
+            "HAINA_ENV": "test",
+            "HAINA_SECRET_KEY": SECRET_KEY,
+            "HAINA_ENCRYPTION_KEYS": ENCRYPTION_KEYS,
+            "HAINA_HASH_KEY": HASH_KEY,
+            "HAINA_SANDBOX_ENABLED": "false",
+            "NO_PROXY": "127.0.0.1,localhost",
+        }
+    )
+    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "haina.web.app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    # cwd = the scratch dir, so no project .env is read by the server.
+    process = subprocess.Popen(command, env=environment, cwd=var_dir, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}: {log_path.read_text()[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0, trust_env=False).status_code == 200:
+                return process
+        time.sleep(0.1)
+    stop_server(process)
+    raise RuntimeError(f"the server did not answer /healthz in {SERVER_START_TIMEOUT_S:.0f} s")
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@dataclasses.dataclass
+class LoadResult:
+    from_schedule_ms: list[float]
+    service_ms: list[float]
+    errors: int
+    elapsed_s: float
+    first_error: str = ""
+
+
+def open_loop(
+    base_url: str, path: str, pushes: list[tuple[bytes, dict[str, str]]], rate: float, threads: int
+) -> LoadResult:
+    """Send push i at start + i/rate; thread t sends the pushes i ≡ t (mod threads)."""
+    from_schedule: list[list[float]] = [[] for _ in range(threads)]
+    service_times: list[list[float]] = [[] for _ in range(threads)]
+    errors = [0] * threads
+    first_error: list[str] = []
+    start = time.perf_counter() + 0.2
+
+    def work(index: int) -> None:
+        with httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT_S, trust_env=False) as client:
+            for i in range(index, len(pushes), threads):
+                due = start + i / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                body, headers = pushes[i]
+                sent = time.perf_counter()
+                try:
+                    answer = client.post(path, content=body, headers=headers)
+                    ok = answer.status_code == 200
+                    if not ok and not first_error:
+                        first_error.append(f"{answer.status_code} {answer.text[:200]}")
+                except httpx.HTTPError as error:
+                    ok = False
+                    if not first_error:
+                        first_error.append(f"{type(error).__name__}: {error}")
+                done = time.perf_counter()
+                if ok:
+                    from_schedule[index].append((done - due) * 1000)
+                    service_times[index].append((done - sent) * 1000)
+                else:
+                    errors[index] += 1
+
+    workers = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(threads)]
+    for worker in workers:
+        worker.start()
+    bound = len(pushes) / rate + 2 * REQUEST_TIMEOUT_S + 30
+    for worker in workers:
+        worker.join(timeout=max(0.0, start + bound - time.perf_counter()))
+    elapsed = time.perf_counter() - start
+    if any(worker.is_alive() for worker in workers):
+        print("warning: client threads still running at the time bound; figures cover finished pushes")
+    return LoadResult(
+        [v for part in from_schedule for v in part],
+        [v for part in service_times for v in part],
+        sum(errors),
+        elapsed,
+        first_error[0] if first_error else "",
+    )
+
+
+def wait_processed(database: Database, timeout: float) -> float | None:
+    """Seconds until the server's runner had no open work left (None on timeout)."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        with database.unit_of_work() as session:
+            if not dispatcher.has_open_work(session):
+                return time.perf_counter() - started
+        time.sleep(0.2)
+    return None
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def add_connection(database: Database, settings: Settings, slug: str, shop: Any) -> tuple[str, str]:
+    with database.unit_of_work() as session:
+        tenant = get_or_create_tenant(session, slug, f"压测商户 {slug}")
+        connection = service.create_connection(
+            session,
+            tenant.id,
+            service.NewConnection(
+                platform="youzan",
+                name="压测有赞店",
+                app_key=shop.app_key,
+                app_secret=shop.app_secret,
+                shop_id=str(emulator.kdt_id(shop)),
+            ),
+            settings,
+        )
+        return tenant.id, connection.id
+
+
+def count_rows(database: Database, tenant_id: str) -> dict[str, int]:
+    with database.engine.connect() as connection:
+        return {
+            table: int(
+                connection.scalar(
+                    text(f"SELECT COUNT(*) FROM {table} WHERE tenant_id = :t"), {"t": tenant_id}
+                )
+                or 0
+            )
+            for table in ("inbox_items", "orders", "order_lines")
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="1,000 orders; 600 pushes at 200/s")
+    parser.add_argument("--orders", type=int, default=None, help="orders for the ingest rate (20,000)")
+    parser.add_argument("--pushes", type=int, default=None, help="pushes for the ack latency (5,000)")
+    parser.add_argument("--rate", type=float, default=None, help="target pushes/s (1,000)")
+    parser.add_argument("--threads", type=int, default=None, help="client threads (8)")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    orders_n = args.orders or (1_000 if args.quick else 20_000)
+    pushes_n = args.pushes or (600 if args.quick else 5_000)
+    rate = args.rate or (200.0 if args.quick else 1_000.0)
+    threads = args.threads or (4 if args.quick else 8)
+
+    started = time.perf_counter()
+    shop, pushes = build_pushes(max(orders_n, pushes_n), args.seed)
+    build_seconds = time.perf_counter() - started
+    parsed: list[Order] = []
+    for body, _ in pushes[:orders_n]:
+        parsed.extend(
+            r for r in youzan_webhooks.parse(body, str(emulator.kdt_id(shop))) if isinstance(r, Order)
+        )
+    line_total = sum(len(order.lines) for order in parsed)
+
+    name = f"haina_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    database: Database | None = None
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        upgrade(url)
+        with tempfile.TemporaryDirectory(prefix="haina-bench-") as directory:
+            settings = Settings(
+                env="test",
+                var_dir=Path(directory),
+                database_url=url,
+                secret_key=SECRET_KEY,
+                encryption_keys=ENCRYPTION_KEYS,
+                hash_key=HASH_KEY,
+                _env_file=None,  # type: ignore[call-arg]
+            )
+            database = Database(settings)
+            service.bind_settings(database)
+            discover_handlers()
+            e2e_tenant, e2e_connection = add_connection(database, settings, "bench-e2e", shop)
+            raw_tenant, _ = add_connection(database, settings, "bench-raw", shop)
+            server_tenant, server_connection = add_connection(database, settings, "bench-server", shop)
+
+            # 1. end to end, in process
+            receive_s, dispatch_s, deliveries = run_end_to_end(
+                database, settings, e2e_connection, pushes[:orders_n]
+            )
+            e2e_seconds = receive_s + dispatch_s
+            e2e_counts = count_rows(database, e2e_tenant)
+            if e2e_counts["orders"] != len(parsed):
+                print(f"warning: {e2e_counts['orders']} orders stored for {len(parsed)} pushed")
+
+            # 2. raw executemany baseline, same tables, another tenant
+            raw_seconds, raw_orders, raw_lines = run_raw_insert(url, raw_tenant, parsed)
+
+            # 3. a real server under an open-loop push rate
+            port = free_port()
+            server = start_server(url, Path(directory), port, Path(directory) / "server.log")
+            load = open_loop(
+                f"http://127.0.0.1:{port}",
+                f"/webhooks/youzan/{server_connection}",
+                pushes[:pushes_n],
+                rate,
+                threads,
+            )
+            drain_seconds = wait_processed(database, timeout=120.0)
+            server_counts = count_rows(database, server_tenant)
+            stop_server(server)
+            server_log = (Path(directory) / "server.log").read_text(errors="replace")
+            server = None
+
+        e2e_rate = orders_n / e2e_seconds
+        raw_rate = raw_orders / raw_seconds
+        print(f"pushes built           {len(pushes):>10,}  ({build_seconds:.1f} s, world + render + sign)")
+        print(f"orders / lines         {len(parsed):>10,} / {line_total:,}")
+        print()
+        print("ingest (in process, one thread, PostgreSQL)")
+        print(f"  {'step':<34}{'seconds':>10}{'orders/s':>12}")
+        print(f"  {'receive_webhook (verify+inbox)':<34}{receive_s:>10.2f}{orders_n / receive_s:>12,.0f}")
+        print(f"  {'dispatcher until idle':<34}{dispatch_s:>10.2f}{orders_n / dispatch_s:>12,.0f}")
+        print(f"  {'end to end':<34}{e2e_seconds:>10.2f}{e2e_rate:>12,.0f}")
+        print(f"  {'raw executemany INSERT':<34}{raw_seconds:>10.2f}{raw_rate:>12,.0f}")
+        print(
+            f"  deliveries run {deliveries:,}; stored {e2e_counts}; raw inserted {raw_orders:,} orders, {raw_lines:,} lines"
+        )
+        print()
+        ok = len(load.from_schedule_ms)
+        achieved = ok / load.elapsed_s if load.elapsed_s else 0.0
+        print(f"webhook ack (uvicorn subprocess, {threads} client threads, open loop at {rate:,.0f}/s)")
+        print(f"  pushes {pushes_n:,}, answered 200: {ok:,}, errors: {load.errors:,}")
+        if load.first_error:
+            print(f"  first error: {load.first_error}")
+        if ok:
+            print(f"  {'':<26}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}")
+            for label, values in (
+                ("from schedule (ms)", load.from_schedule_ms),
+                ("send → answer (ms)", load.service_ms),
+            ):
+                print(
+                    f"  {label:<26}{percentile(values, 0.5):>9.2f}{percentile(values, 0.9):>9.2f}"
+                    f"{percentile(values, 0.99):>9.2f}{max(values):>9.2f}"
+                )
+        drained = (
+            "not within 120 s" if drain_seconds is None else f"{drain_seconds:.1f} s after the last answer"
+        )
+        print(f"  server processed the pushes: {drained}; stored {server_counts}")
+        if "Traceback" in server_log:
+            print("  server log has a traceback:\n" + server_log[-3000:])
+        print(f"achieved rate {achieved:,.0f} pushes/s (target {rate:,.0f}/s) over {load.elapsed_s:.1f} s")
+        print(f"figure: ingest.orders_per_s {e2e_rate:.0f} orders/s")
+        print(f"figure: ingest.ratio_to_raw_insert {e2e_rate / raw_rate:.3f} x")
+        if ok:
+            print(f"figure: webhook.ack_p50_ms {percentile(load.from_schedule_ms, 0.5):.2f} ms")
+            print(f"figure: webhook.ack_p99_ms {percentile(load.from_schedule_ms, 0.99):.2f} ms")
+        sys.stdout.flush()
+    finally:
+        if server is not None:
+            stop_server(server)
+        if database is not None:
+            database.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
