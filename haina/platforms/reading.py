@@ -195,3 +195,10 @@ def read_json(body: bytes) -> Any:
         return json.loads(body, parse_float=Decimal)
     except (ValueError, RecursionError):
         raise PlatformError("unexpected_answer", f"the answer is not JSON: {body[:80]!r}", retryable=True)
+
+
+def line_id_by_sku(sku_id: str, seen: dict[str, int]) -> str:
+    """For platforms whose order lines have no id: the SKU id names the line, suffixed `#2`, `#3`…
+    when the same SKU repeats in one order (`seen` counts per order)."""
+    seen[sku_id] = seen.get(sku_id, 0) + 1
+    return sku_id if seen[sku_id] == 1 else f"{sku_id}#{seen[sku_id]}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from abc import ABC, abstractmethod
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING
@@ -31,7 +32,7 @@ CELERY_LEASE_SECONDS = 300.0
 CELERY_BATCH = 200
 
 
-class Runner:
+class Runner(ABC):
     """The shared poll loop; subclasses decide how many deliveries to take and where they go."""
 
     def __init__(
@@ -107,11 +108,13 @@ class Runner:
             if handed == 0:
                 self._wake.wait(self.poll_seconds)
 
+    @abstractmethod
     def _room(self) -> int:
-        raise NotImplementedError
+        """How many deliveries this runner can take now."""
 
+    @abstractmethod
     def _hand_over(self, delivery_ids: list[str]) -> None:
-        raise NotImplementedError
+        """Run (or enqueue) the claimed deliveries."""
 
     def _is_idle(self) -> bool:
         return True

@@ -16,6 +16,7 @@ from haina.platforms.reading import (
     RecordError,
     bad_record,
     fen_from_yuan,
+    line_id_by_sku,
     mapping,
     objects,
     phone_identity,
@@ -117,10 +118,9 @@ def lines(record: Mapping[str, Any]) -> list[OrderLine]:
     seen: dict[str, int] = {}
     for item in objects(record, "itemInfoList"):
         sku_id = text(item, "skuId", required=True)
-        seen[sku_id] = seen.get(sku_id, 0) + 1
         result.append(
             OrderLine(
-                external_id=sku_id if seen[sku_id] == 1 else f"{sku_id}#{seen[sku_id]}",
+                external_id=line_id_by_sku(sku_id, seen),
                 sku_id=sku_id,
                 title=text(item, "skuName"),
                 quantity=whole_number(item, "itemTotal"),
