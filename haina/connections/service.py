@@ -1113,17 +1113,21 @@ def receive_webhook(
         )
         message = "the webhook could not be read; it is kept for review and replay"
         return WebhookOutcome(400, _json_error("unreadable_webhook", message), "application/json")
-    stored_count = duplicates = 0
-    for item in answer.items:
-        _, is_new = inbox.receive(
-            session,
-            connection.tenant_id,
-            platform,
-            dedupe_key(platform, connection.id, item.dedupe_key),
-            item.payload,
-            {"via": "webhook", "object_id": item.object_id},
-            connection_id=connection.id,
-        )
-        stored_count += int(is_new)
-        duplicates += int(not is_new)
-    return WebhookOutcome(answer.status, answer.body, answer.content_type, stored_count, duplicates)
+    new = inbox.receive_many(
+        session,
+        [
+            inbox.NewItem(
+                tenant_id=connection.tenant_id,
+                source=platform,
+                dedupe_key=dedupe_key(platform, connection.id, item.dedupe_key),
+                payload=item.payload,
+                headers={"via": "webhook", "object_id": item.object_id},
+                connection_id=connection.id,
+            )
+            for item in answer.items
+        ],
+    )
+    stored_count = sum(new)
+    return WebhookOutcome(
+        answer.status, answer.body, answer.content_type, stored_count, len(new) - stored_count
+    )

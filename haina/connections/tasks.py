@@ -25,6 +25,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -39,6 +40,7 @@ from haina.core.events.registry import Registry
 from haina.core.events.registry import registry as default_registry
 from haina.core.settings import Settings
 from haina.platforms.base import WebhookRejected
+from haina.platforms.canonical import CanonicalRecord
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +77,31 @@ def handle_push(session: Session, event: OutboxEvent) -> None:
         service.wiring.store(
             session, item.tenant_id, records, settings=settings, source=f"{connection.platform}.push"
         )
+
+
+def handle_pushes(session: Session, events: list[OutboxEvent]) -> None:
+    """The batch form of `handle_push` (micro-batching): every push parsed, then the records of
+    each tenant and platform stored with one set-based `store` call. A push that does not parse
+    raises, which fails the batch; the dispatcher then runs the pushes one by one."""
+    items = inbox.items_for_events(session, events)
+    settings = service.settings_for(session)
+    connections: dict[tuple[str, str], Connection] = {}
+    credentials: dict[tuple[str, str], Any] = {}
+    records: dict[tuple[str, str], list[CanonicalRecord]] = {}
+    for event in events:
+        item = items.get(event.id)
+        if item is None:
+            raise LookupError(f"event {event.id} does not name an inbox item of this tenant")
+        key = (item.tenant_id, item.connection_id or "")
+        if key not in connections:
+            connections[key] = _connection(session, item)
+            credentials[key] = service.connector_credentials(connections[key], settings)
+        connection = connections[key]
+        parsed = service.connector_for(connection.platform).parse_push(credentials[key], item.payload)
+        records.setdefault((item.tenant_id, connection.platform), []).extend(parsed)
+    for (tenant_id, platform), batch in records.items():
+        if batch:
+            service.wiring.store(session, tenant_id, batch, settings=settings, source=f"{platform}.push")
 
 
 def handle_bad_record(session: Session, event: OutboxEvent) -> None:
@@ -136,7 +163,12 @@ def handle_unparsed(session: Session, event: OutboxEvent) -> None:
 def subscribe_platform(platform: str, registry: Registry | None = None) -> None:
     """Register the three handlers of one platform (stable names: deliveries store them)."""
     registry = registry if registry is not None else default_registry
-    registry.add(inbox.received_event_type(platform), f"connections.{platform}.push", handle_push)
+    registry.add(
+        inbox.received_event_type(platform),
+        f"connections.{platform}.push",
+        handle_push,
+        batch_handler=handle_pushes,
+    )
     registry.add(
         inbox.received_event_type(service.bad_record_source(platform)),
         f"connections.{platform}.bad_record",

@@ -45,3 +45,9 @@ class InvalidInput(DomainError):
 class TooManyAttempts(DomainError):
     status_code = 429
     code = "too_many_attempts"
+
+
+class Unavailable(DomainError):
+    """Something this request needs is down for now; trying again later can succeed."""
+
+    status_code = 503

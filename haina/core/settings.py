@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     event_max_attempts: int = 5
     event_retry_base_seconds: float = 2.0
     dispatcher_poll_seconds: float = 0.2
+    # Deliveries a worker thread (or Celery task) takes at once; a handler with a batch form
+    # processes them together (e.g. 200 pushes → one set-based store).
+    event_batch_size: int = Field(default=200, ge=1, le=5000)
 
     cookie_secure: bool = Field(default=False)
 

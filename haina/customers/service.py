@@ -136,6 +136,7 @@ def store_records(
     session.flush()
     if not records:
         return StoreResult()
+    repository.refresh_statistics(session)
     repository.take_write_lock(session)
     batch = _Batch(session, tenant_id, settings, source)
     result = StoreResult()

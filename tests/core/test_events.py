@@ -37,6 +37,7 @@ from haina.core.events import (
     start_runner,
 )
 from haina.core.events.dispatcher import claim_due
+from haina.core.events.runners import chunks
 from tests.conftest import make_settings
 
 TENANT = "tenant-a"
@@ -402,6 +403,93 @@ def test_claimed_delivery_comes_back_when_its_lease_runs_out(database: Database,
         assert claim_due(session, limit=10, lease_seconds=30) == [claimed]
     assert run_delivery(database, claimed, registry=registry) == DeliveryOutcome.DONE
     assert effects(database) == Counter({event_uuid: 1})
+
+
+# --- micro-batches -----------------------------------------------------------------------------
+
+
+def test_batch_handler_takes_many_deliveries_in_one_call(database: Database) -> None:
+    calls: list[int] = []
+
+    def apply_all(session: Session, events: list[OutboxEvent]) -> None:
+        calls.append(len(events))
+        for event in events:
+            apply_effect(session, event)
+
+    registry = Registry()
+    registry.add("order.paid", "tags.effect", apply_effect, batch_handler=apply_all)
+    uuids = emit_committed(database, 30)
+    run_due(database, registry=registry)
+
+    assert calls == [30]
+    assert effects(database) == Counter({uuid: 1 for uuid in uuids})
+    assert {(d.status, d.attempts) for d in deliveries(database)} == {("done", 1)}
+
+
+def test_failing_batch_falls_back_to_one_by_one_and_only_the_bad_event_fails(
+    database: Database, frozen_clock: None
+) -> None:
+    with database.unit_of_work() as session:
+        for number in range(5):
+            receive(session, TENANT, "youzan", f"youzan:1:{number}:1", f'{{"n": {number}}}'.encode())
+
+    def normalise(session: Session, event: OutboxEvent) -> None:
+        with session.no_autoflush:
+            item = session.scalars(
+                select(InboxItem).where(InboxItem.id == event.payload["inbox_item_id"])
+            ).one()
+        if b'"n": 3' in item.payload:
+            raise ValueError("field tid missing")
+        apply_effect(session, event)
+
+    def normalise_all(session: Session, events: list[OutboxEvent]) -> None:
+        for event in events:
+            normalise(session, event)
+
+    registry = Registry()
+    registry.add("youzan.payload_received", "youzan.normalise", normalise, batch_handler=normalise_all)
+    run_until_settled(database, registry)
+
+    assert sum(effects(database).values()) == 4  # the batch's partial work was rolled back
+    assert len(effects(database)) == 4
+    with database.session_factory() as session:
+        items = {item.payload: item for item in session.scalars(select(InboxItem))}
+    assert items[b'{"n": 3}'].status == InboxStatus.DEAD
+    assert (items[b'{"n": 3}'].error or "").startswith("ValueError: field tid missing")
+    assert {item.status for payload, item in items.items() if payload != b'{"n": 3}'} == {
+        InboxStatus.PROCESSED
+    }
+
+
+def test_thread_runner_spreads_a_burst_over_its_threads_in_batches(database: Database) -> None:
+    sizes: list[int] = []
+    lock = threading.Lock()
+
+    def apply_all(session: Session, events: list[OutboxEvent]) -> None:
+        with lock:
+            sizes.append(len(events))
+        for event in events:
+            apply_effect(session, event)
+
+    registry = Registry()
+    registry.add("order.paid", "tags.effect", apply_effect, batch_handler=apply_all)
+    uuids = emit_committed(database, 120)
+    runner = ThreadRunner(database, registry=registry, threads=3)
+    runner.start()
+    try:
+        runner.wake()
+        assert runner.drain(timeout=120), f"work still open: {deliveries(database)}"
+    finally:
+        runner.stop()
+    assert effects(database) == Counter({uuid: 1 for uuid in uuids})
+    assert sum(sizes) == 120 and max(sizes) > 1
+
+
+def test_chunks_spread_evenly_and_keep_order() -> None:
+    ids = [str(number) for number in range(10)]
+    assert chunks(ids, 3, 200) == [ids[0:4], ids[4:8], ids[8:10]]
+    assert chunks(ids, 3, 2) == [ids[0:2], ids[2:4], ids[4:6], ids[6:8], ids[8:10]]
+    assert chunks([], 3, 5) == [] and chunks(ids, 0, 5) == []
 
 
 # --- thread runner ---------------------------------------------------------------------------

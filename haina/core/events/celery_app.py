@@ -14,12 +14,13 @@ from celery import Celery
 from celery.signals import worker_init
 
 from haina.core.database import Database
-from haina.core.events.dispatcher import run_delivery
+from haina.core.events.dispatcher import run_deliveries, run_delivery
 from haina.core.events.registry import discover_handlers
 from haina.core.settings import Settings, get_settings
 
 EVENTS_QUEUE = "haina.events"
 RUN_DELIVERY_TASK = "haina.events.run_delivery"
+RUN_DELIVERIES_TASK = "haina.events.run_deliveries"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -77,3 +78,10 @@ def _worker_database() -> Database:
 @celery_app.task(name=RUN_DELIVERY_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_delivery_task(delivery_id: str) -> str:
     return run_delivery(_worker_database(), delivery_id).value
+
+
+@celery_app.task(name=RUN_DELIVERIES_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def run_deliveries_task(delivery_ids: list[str]) -> dict[str, str]:
+    """A micro-batch of deliveries (see dispatcher.run_deliveries); returns each one's outcome."""
+    outcomes = run_deliveries(_worker_database(), list(delivery_ids))
+    return {delivery_id: outcome.value for delivery_id, outcome in outcomes.items()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import traceback
+from collections import defaultdict
 from datetime import timedelta
 from enum import StrEnum
 
@@ -25,10 +26,11 @@ from haina.core.events._sql import insert_ignoring_conflicts, take_write_lock
 from haina.core.events.models import (
     DeliveryStatus,
     EventDelivery,
+    InboxItem,
     InboxStatus,
     OutboxEvent,
 )
-from haina.core.events.registry import Registry
+from haina.core.events.registry import Registry, Subscription
 from haina.core.events.registry import registry as default_registry
 
 logger = logging.getLogger(__name__)
@@ -52,12 +54,12 @@ class UnknownHandler(LookupError):
     pass
 
 
-def fan_out(session: Session, *, registry: Registry | None = None, limit: int = 500) -> int:
+def fan_out(session: Session, *, registry: Registry | None = None, limit: int = 2000) -> int:
     """Turn undispatched outbox events into one pending delivery per subscribed handler."""
     registry = registry if registry is not None else default_registry
     take_write_lock(session)
-    events = session.scalars(
-        select(OutboxEvent)
+    events = session.execute(
+        select(OutboxEvent.id, OutboxEvent.tenant_id, OutboxEvent.type)
         .where(OutboxEvent.dispatched_at.is_(None))
         .order_by(OutboxEvent.id)
         .limit(limit)
@@ -69,23 +71,26 @@ def fan_out(session: Session, *, registry: Registry | None = None, limit: int = 
     rows = [
         {
             "id": new_id(),
-            "tenant_id": event.tenant_id,
-            "event_id": event.id,
+            "tenant_id": tenant_id,
+            "event_id": event_id,
             "handler": name,
             "status": DeliveryStatus.PENDING.value,
             "attempts": 0,
             "next_attempt_at": now,
             "created_at": now,
         }
-        for event in events
-        for name in registry.names_for(event.type)
+        for event_id, tenant_id, event_type in events
+        for name in registry.names_for(event_type)
     ]
     if rows:
         table = EventDelivery.__table__
         session.execute(insert_ignoring_conflicts(session, table, ["event_id", "handler"]), rows)  # type: ignore[arg-type]
-    for event in events:
-        event.dispatched_at = now
-    session.flush()
+    session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.id.in_([event_id for event_id, _, _ in events]))
+        .values(dispatched_at=now)
+        .execution_options(synchronize_session=False)
+    )
     return len(events)
 
 
@@ -159,6 +164,103 @@ def run_delivery(
     return _record_failure(database, delivery_id, failure)
 
 
+def run_deliveries(
+    database: Database, delivery_ids: list[str], *, registry: Registry | None = None
+) -> dict[str, DeliveryOutcome]:
+    """Run many deliveries: those of a handler with a batch form together, in one transaction
+    (micro-batching: one parse-and-store for many pushes); the rest one by one.
+
+    A batch that fails is rolled back whole and its deliveries are run one by one, so the event
+    that broke it fails (and retries, then dead-letters) alone and the others still land.
+    """
+    registry = registry if registry is not None else default_registry
+    if not delivery_ids:
+        return {}
+    with database.session_factory() as session:
+        rows = session.execute(
+            select(EventDelivery.id, EventDelivery.handler).where(EventDelivery.id.in_(delivery_ids))
+        ).all()
+    by_handler: dict[str, list[str]] = defaultdict(list)
+    for delivery_id, handler in rows:
+        by_handler[handler].append(delivery_id)
+    outcomes: dict[str, DeliveryOutcome] = {
+        delivery_id: DeliveryOutcome.MISSING for delivery_id in delivery_ids
+    }
+    for handler, ids in by_handler.items():
+        subscription = registry.get(handler)
+        if subscription is not None and subscription.batch_handler is not None and len(ids) > 1:
+            done = _run_batch(database, subscription, ids)
+            outcomes.update(dict.fromkeys(done, DeliveryOutcome.DONE))
+            ids = [delivery_id for delivery_id in ids if delivery_id not in done]
+        for delivery_id in ids:
+            outcomes[delivery_id] = run_delivery(database, delivery_id, registry=registry)
+    return outcomes
+
+
+def _run_batch(database: Database, subscription: Subscription, delivery_ids: list[str]) -> set[str]:
+    """Run one handler's batch form over the open deliveries among `delivery_ids` and mark them
+    done, all in one transaction; returns the ids done (none if the batch failed)."""
+    assert subscription.batch_handler is not None
+    with database.session_factory() as session:
+        take_write_lock(session)
+        deliveries = list(
+            session.scalars(
+                select(EventDelivery)
+                .options(joinedload(EventDelivery.event))
+                .where(EventDelivery.id.in_(delivery_ids), EventDelivery.status.in_(OPEN_STATUSES))
+                .order_by(EventDelivery.event_id)
+                .with_for_update(of=EventDelivery, skip_locked=True)
+            )
+        )
+        if not deliveries:
+            session.rollback()
+            return set()
+        try:
+            subscription.batch_handler(session, [delivery.event for delivery in deliveries])
+            session.flush()
+        except Exception as error:  # noqa: BLE001 - the events are retried one by one
+            session.rollback()
+            logger.info(
+                "batch of %d %s deliveries failed (%s); running them one by one",
+                len(deliveries),
+                subscription.name,
+                error,
+            )
+            return set()
+        now = clock.now()
+        done = [delivery.id for delivery in deliveries]
+        session.execute(
+            update(EventDelivery)
+            .where(EventDelivery.id.in_(done))
+            .values(
+                status=DeliveryStatus.DONE.value,
+                attempts=EventDelivery.attempts + 1,
+                finished_at=now,
+                last_error=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        _mirror_inbox_processed(session, [delivery.event for delivery in deliveries])
+        session.commit()
+        return set(done)
+
+
+def _mirror_inbox_processed(session: Session, events: list[OutboxEvent]) -> None:
+    """Mark the inbox items behind a batch's events processed (one statement per tenant)."""
+    by_tenant: dict[str, list[str]] = defaultdict(list)
+    for event in events:
+        item_id = inbox.item_id_of(event)
+        if item_id is not None:
+            by_tenant[event.tenant_id].append(item_id)
+    for tenant_id, item_ids in by_tenant.items():
+        session.execute(
+            update(InboxItem)
+            .where(InboxItem.tenant_id == tenant_id, InboxItem.id.in_(item_ids))
+            .values(status=InboxStatus.PROCESSED.value, attempts=InboxItem.attempts + 1, error=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def _record_failure(database: Database, delivery_id: str, error: BaseException) -> DeliveryOutcome:
     settings = database.settings
     with database.unit_of_work() as session:
@@ -214,8 +316,7 @@ def run_due(database: Database, *, registry: Registry | None = None, limit: int 
         fan_out(session, registry=registry)
     with database.unit_of_work() as session:
         delivery_ids = claim_due(session, limit=limit, lease_seconds=60)
-    for delivery_id in delivery_ids:
-        run_delivery(database, delivery_id, registry=registry)
+    run_deliveries(database, delivery_ids, registry=registry)
     return len(delivery_ids)
 
 

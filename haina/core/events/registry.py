@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from haina.core.events.models import OutboxEvent
 
 Handler = Callable[["Session", "OutboxEvent"], None]
+# The same reaction for many events at once (micro-batching): all of them in one transaction, or
+# none (the dispatcher then runs them one by one, so a bad event fails alone).
+BatchHandler = Callable[["Session", "list[OutboxEvent]"], None]
 
 # "<module>.<past-tense verb>", e.g. "order.paid", "youzan.payload_received".
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -37,6 +40,7 @@ class Subscription:
     name: str
     event_type: str
     handler: Handler
+    batch_handler: BatchHandler | None = None
 
 
 class Registry:
@@ -52,13 +56,20 @@ class Registry:
 
         return register
 
-    def add(self, event_type: str, name: str, handler: Handler) -> None:
+    def add(
+        self, event_type: str, name: str, handler: Handler, *, batch_handler: BatchHandler | None = None
+    ) -> None:
+        """Register `handler` under a stable `name`; with `batch_handler`, the dispatcher hands
+        it every due delivery of this name at once (it must have the same effect as calling
+        `handler` on each event in order)."""
         check_event_type(event_type)
         existing = self._by_name.get(name)
         # Re-importing a module re-registers the same function; anything else is a name clash.
         if existing is not None and _origin(existing.handler) != _origin(handler):
             raise ValueError(f"handler name {name!r} is already used by {_origin(existing.handler)}")
-        self._by_name[name] = Subscription(name=name, event_type=event_type, handler=handler)
+        self._by_name[name] = Subscription(
+            name=name, event_type=event_type, handler=handler, batch_handler=batch_handler
+        )
 
     def remove(self, name: str) -> None:
         self._by_name.pop(name, None)

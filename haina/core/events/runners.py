@@ -16,7 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from haina.core.database import Database
-from haina.core.events.dispatcher import claim_due, fan_out, has_open_work, run_delivery
+from haina.core.events.dispatcher import claim_due, fan_out, has_open_work, run_deliveries
 from haina.core.events.registry import Registry, discover_handlers
 from haina.core.settings import Settings
 
@@ -29,7 +29,17 @@ THREAD_LEASE_SECONDS = 60.0
 # Long enough for a message to wait its turn in a busy queue; RabbitMQ redelivers a dead
 # worker's messages at once anyway, and with Redis this bounds the wait for its visibility timeout.
 CELERY_LEASE_SECONDS = 300.0
-CELERY_BATCH = 200
+CELERY_TASKS_PER_POLL = 8
+
+
+def chunks(items: list[str], parts: int, size: int) -> list[list[str]]:
+    """Split `items` into runs of at most `size`, keeping their order: `parts` runs as even as
+    possible when they fit (so a burst spreads over every free thread instead of filling the
+    first one), more when they do not."""
+    if not items or parts <= 0:
+        return []
+    per_part = min(size, -(-len(items) // parts))
+    return [items[start : start + per_part] for start in range(0, len(items), per_part)]
 
 
 class Runner(ABC):
@@ -121,7 +131,8 @@ class Runner(ABC):
 
 
 class ThreadRunner(Runner):
-    """Runs deliveries on a pool of `settings.worker_threads` threads in this process."""
+    """Runs deliveries on a pool of `settings.worker_threads` threads in this process, each thread
+    a micro-batch of up to `settings.event_batch_size` deliveries at a time."""
 
     def __init__(
         self,
@@ -134,8 +145,10 @@ class ThreadRunner(Runner):
     ) -> None:
         super().__init__(database, registry=registry, poll_seconds=poll_seconds, lease_seconds=lease_seconds)
         self.threads = threads or database.settings.worker_threads
+        self.batch_size = database.settings.event_batch_size
         self._executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="haina-event")
         self._in_flight: set[str] = set()
+        self._busy_threads = 0
         self._lock = threading.Lock()
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -146,26 +159,28 @@ class ThreadRunner(Runner):
 
     def _room(self) -> int:
         with self._lock:
-            return self.threads - len(self._in_flight)
+            return (self.threads - self._busy_threads) * self.batch_size
 
     def _hand_over(self, delivery_ids: list[str]) -> None:
-        for delivery_id in delivery_ids:
-            with self._lock:
-                # A handler that outlives its lease is claimed again; it is still ours, running.
-                if delivery_id in self._in_flight:
-                    continue
-                self._in_flight.add(delivery_id)
-            future = self._executor.submit(run_delivery, self.database, delivery_id, registry=self.registry)
-            future.add_done_callback(partial(self._finished, delivery_id))
-
-    def _finished(self, delivery_id: str, future: Future[object]) -> None:
         with self._lock:
-            self._in_flight.discard(delivery_id)
+            # A handler that outlives its lease is claimed again; it is still ours, running.
+            fresh = [delivery_id for delivery_id in delivery_ids if delivery_id not in self._in_flight]
+            parts = chunks(fresh, self.threads - self._busy_threads, self.batch_size)
+            self._in_flight.update(fresh)
+            self._busy_threads += len(parts)
+        for part in parts:
+            future = self._executor.submit(run_deliveries, self.database, part, registry=self.registry)
+            future.add_done_callback(partial(self._finished, part))
+
+    def _finished(self, part: list[str], future: Future[object]) -> None:
+        with self._lock:
+            self._in_flight.difference_update(part)
+            self._busy_threads -= 1
         error = future.exception() if not future.cancelled() else None
         if error is not None:
-            # run_delivery records handler errors itself; this is the database failing. The
-            # lease brings the delivery back.
-            logger.error("event delivery %s could not be run: %s", delivery_id, error, exc_info=error)
+            # run_deliveries records handler errors itself; this is the database failing. The
+            # lease brings the deliveries back.
+            logger.error("%d event deliveries could not be run: %s", len(part), error, exc_info=error)
         self._wake.set()
 
     def _is_idle(self) -> bool:
@@ -193,14 +208,15 @@ class CeleryRunner(Runner):
         self.queue = queue or EVENTS_QUEUE
 
     def _room(self) -> int:
-        return CELERY_BATCH
+        return CELERY_TASKS_PER_POLL * self.database.settings.event_batch_size
 
     def _hand_over(self, delivery_ids: list[str]) -> None:
-        from haina.core.events.celery_app import RUN_DELIVERY_TASK
+        from haina.core.events.celery_app import RUN_DELIVERIES_TASK
 
-        for delivery_id in delivery_ids:
+        size = self.database.settings.event_batch_size
+        for part in chunks(delivery_ids, CELERY_TASKS_PER_POLL, size):
             # If publishing fails part-way, the unpublished ones come due again with their lease.
-            self.app.send_task(RUN_DELIVERY_TASK, args=[delivery_id], queue=self.queue)
+            self.app.send_task(RUN_DELIVERIES_TASK, args=[part], queue=self.queue)
 
 
 def start_runner(settings: Settings, database: Database) -> Runner:
