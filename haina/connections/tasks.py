@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from haina.connections import repository, service
-from haina.connections.models import Connection, SyncStatus
+from haina.connections.models import Connection, SyncCursor, SyncStatus
 from haina.core import clock
 from haina.core.database import Database
 from haina.core.errors import DomainError
@@ -203,10 +203,14 @@ class ScheduledRun:
     failed: list[str] = field(default_factory=list)
 
 
-def _is_due(finished_at: datetime | None, status: str | None, every: timedelta, now: datetime) -> bool:
-    if status == SyncStatus.RUNNING.value:
-        return False  # a live run holds it; a dead one is taken over once its heartbeat is stale
-    return finished_at is None or finished_at <= now - every
+def _is_due(row: SyncCursor | None, every: timedelta, now: datetime) -> bool:
+    if row is None:
+        return True
+    if row.status == SyncStatus.RUNNING.value:
+        # A live run holds it; a run whose process died (its heartbeat stale) is taken over.
+        heartbeat = row.heartbeat_at or row.started_at
+        return heartbeat is not None and heartbeat <= now - service.STALE_RUN
+    return row.finished_at is None or row.finished_at <= now - every
 
 
 def run_scheduled(
@@ -240,7 +244,7 @@ def run_scheduled(
             label = f"{connection.id}/{stream}"
             row = state.get((connection.id, stream))
             has_cursor = row is not None and bool(row.cursor)
-            if _is_due(row.finished_at if row else None, row.status if row else None, sync_every, now):
+            if _is_due(row, sync_every, now):
                 try:
                     has_cursor = service.run_sync(database, settings, connection.id, stream).pages_done > 0
                     done.synced.append(label)
@@ -252,9 +256,7 @@ def run_scheduled(
                     continue
             # Reconcile only streams whose first sync is done: before that there is nothing to miss.
             recon = state.get((connection.id, service.RECONCILE_PREFIX + stream))
-            if has_cursor and _is_due(
-                recon.finished_at if recon else None, recon.status if recon else None, reconcile_every, now
-            ):
+            if has_cursor and _is_due(recon, reconcile_every, now):
                 try:
                     results = service.reconcile(database, settings, connection.id, streams=[stream])
                 except DomainError as error:

@@ -59,7 +59,10 @@ class Faults:
         if plan.slow_ms:
             time.sleep(plan.slow_ms / 1000)
         with self._lock:
-            rng = self._rngs[platform]
+            # The plan may have been replaced or cleared during the sleep: decide by the current one.
+            plan, rng = self._plans.get(platform), self._rngs.get(platform)
+            if plan is None or rng is None:
+                return None
             if plan.throttle_for_seconds and time.monotonic() - plan.set_at < plan.throttle_for_seconds:
                 outcome: str | None = "throttle"
             elif plan.throttle_rate and rng.random() < plan.throttle_rate:
@@ -78,7 +81,10 @@ class Faults:
         if plan is None or not plan.drop_push_rate:
             return False
         with self._lock:
-            dropped = self._rngs[platform].random() < plan.drop_push_rate
+            rng = self._rngs.get(platform)
+            if rng is None:  # cleared meanwhile
+                return False
+            dropped = rng.random() < plan.drop_push_rate
             if dropped:
                 counts = self.counts.setdefault(platform, {})
                 counts["dropped_push"] = counts.get("dropped_push", 0) + 1

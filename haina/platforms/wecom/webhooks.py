@@ -82,6 +82,10 @@ def push_item(corp_id: str, event: str) -> PushItem:
     if isinstance(message_id, str) and message_id:
         return PushItem(f"wecom:{corp_id}:message:{message_id}", payload, message_id)
     parts = [value if isinstance(value := fields.get(name, ""), str) else "" for name in EVENT_KEY_FIELDS]
+    if not parts[0] or not parts[-1]:
+        # Every real event names its Event and CreateTime; without them the fields cannot tell
+        # two malformed events apart, so the bytes do (a redelivery is the same bytes).
+        return PushItem(f"wecom:{corp_id}:body:{hashlib.sha256(payload).hexdigest()}", payload)
     object_id = next((value for value in parts[3:6] if value), "")
     return PushItem(f"wecom:{corp_id}:event:" + ":".join(parts), payload, object_id)
 

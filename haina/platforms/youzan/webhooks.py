@@ -5,12 +5,14 @@ are accepted, since which apps get which style is UNCONFIRMED.
 
 `receive` answers `{"code":0,"msg":"success"}` and keeps the envelope as one inbox item, keyed by
 `msg_id` (or type + id + version) so a redelivery is stored once; heartbeats (`test: true`) are
-answered and not stored. `parse` turns a stored envelope into canonical records; a malformed one
-raises RecordError, to be kept as a bad record.
+answered and not stored. A body whose Event-Sign verifies but which is not a JSON object is kept
+whole too (keyed by its digest). `parse` turns a stored envelope into canonical records; a
+malformed one raises RecordError, so it ends in the dead-letter list with the reason.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import urllib.parse
 from collections.abc import Mapping
@@ -60,17 +62,23 @@ def receive(credentials: Credentials, method: str, headers: Mapping[str, str], b
         raise WebhookRejected("Youzan pushes are POST requests", 405)
     lowered = {name.lower(): value for name, value in headers.items()}
     event_sign = lowered.get("event-sign", "")
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise WebhookRejected("the push is not UTF-8 text", 400)
     if event_sign:
         if not is_signature(event_sign):
             raise WebhookRejected("Event-Sign is not an md5 hex digest", 401)
         if not signing.verify_event_sign(body, event_sign, credentials.app_key, credentials.app_secret):
             raise WebhookRejected("Event-Sign does not match the body: check the client secret", 401)
-        envelope = _envelope(body)
+        try:
+            body.decode("utf-8")
+            envelope = _envelope(body)
+        except (UnicodeDecodeError, WebhookRejected):
+            # Signed by our app, yet not a JSON object: kept whole, so `parse` fails it into the
+            # dead-letter list with the reason instead of it being lost with a 400.
+            return WebhookAnswer(200, ACKNOWLEDGEMENT, "application/json", [unreadable_item(body)])
     else:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise WebhookRejected("the push is not UTF-8 text", 400)
         envelope = _envelope(body)
         if not is_signature(envelope.get("sign")) or not signing.verify_push_sign(
             envelope, credentials.app_secret
@@ -82,6 +90,11 @@ def receive(credentials: Credentials, method: str, headers: Mapping[str, str], b
     if envelope.get("test") is True:
         return WebhookAnswer(200, ACKNOWLEDGEMENT, "application/json")
     return WebhookAnswer(200, ACKNOWLEDGEMENT, "application/json", [push_item(envelope, body)])
+
+
+def unreadable_item(body: bytes) -> PushItem:
+    """A signed body that is not an envelope, keyed by its digest (a redelivery is the same bytes)."""
+    return PushItem(f"youzan:body:{hashlib.sha256(body).hexdigest()}", body)
 
 
 def push_item(envelope: Mapping[str, Any], body: bytes) -> PushItem:

@@ -30,6 +30,7 @@ from haina.platforms.douyin.signing import SIGN_METHODS, canonical_param_json, e
 from haina.sandbox.emulators.gateway_common import (
     Grant,
     Refusal,
+    answer_off_the_loop,
     from_unix_seconds,
     in_window,
     is_expired,
@@ -458,6 +459,6 @@ def build_router(state: SandboxState) -> APIRouter:
         parameters, body = await read_gateway_input(request)
         if "application/x-www-form-urlencoded" in request.headers.get("content-type", ""):
             body = b""  # a form body was read as parameters, param_json among them
-        return answer(state, "/" + path, parameters, body)
+        return await answer_off_the_loop(state, PLATFORM, answer, state, "/" + path, parameters, body)
 
     return router

@@ -13,7 +13,7 @@ import hmac
 import itertools
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import Request
 from fastapi.responses import PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from haina.core import clock
 from haina.sandbox.state import SandboxState
@@ -83,6 +84,18 @@ def json_response(payload: Any, status_code: int = 200) -> Response:
     return Response(
         dumps_exact(payload), status_code=status_code, media_type="application/json; charset=utf-8"
     )
+
+
+async def answer_off_the_loop(
+    state: SandboxState, platform: str, answer: Callable[..., Response], *args: Any
+) -> Response:
+    """`answer(*args)`, on a worker thread when the platform's fault plan adds latency: the plan's
+    sleep (in `Faults.decide`) must delay this one answer, not stall the sandbox's event loop and
+    with it every platform's requests."""
+    plan = state.faults.plan(platform)
+    if plan is not None and plan.slow_ms:
+        return await run_in_threadpool(answer, *args)
+    return answer(*args)
 
 
 def server_error() -> Response:

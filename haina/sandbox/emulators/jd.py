@@ -22,6 +22,7 @@ from haina.platforms.jd.signing import BUSINESS_PARAMETER, verify
 from haina.sandbox.emulators.gateway_common import (
     Grant,
     Refusal,
+    answer_off_the_loop,
     in_window,
     is_expired,
     json_response,
@@ -308,7 +309,7 @@ def build_router(state: SandboxState) -> APIRouter:
     @router.api_route("/routerjson", methods=["GET", "POST"])
     async def gateway(request: Request) -> Response:
         parameters, _ = await read_gateway_input(request)
-        return answer(state, parameters)
+        return await answer_off_the_loop(state, PLATFORM, answer, state, parameters)
 
     @router.get("/oauth2/to_login")
     def authorize(

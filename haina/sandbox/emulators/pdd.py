@@ -24,6 +24,7 @@ from haina.platforms.pdd.signing import sign_value, verify
 from haina.sandbox.emulators.gateway_common import (
     Grant,
     Refusal,
+    answer_off_the_loop,
     from_unix_seconds,
     in_window,
     is_expired,
@@ -360,7 +361,7 @@ def build_router(state: SandboxState) -> APIRouter:
             parameters.update(
                 {key: sign_value(value) for key, value in document.items() if value is not None}
             )
-        return answer(state, parameters)
+        return await answer_off_the_loop(state, PLATFORM, answer, state, parameters)
 
     @router.get("/authorize")
     def authorize(
