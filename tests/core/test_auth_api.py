@@ -193,3 +193,24 @@ def test_nul_characters_are_refused_with_a_reason(client, tenant) -> None:  # ty
     assert in_query.status_code == 422 and in_query.json()["error"]["code"] == "nul_character"
     in_body = client.post("/api/v1/auth/token", json={"username": "\x00", "password": "x"})
     assert in_body.status_code == 422 and in_body.json()["error"]["code"] == "nul_character"
+
+
+def test_tokens_follow_the_app_clock_not_the_machines() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import pytest as _pytest
+
+    from haina.core import clock
+    from haina.core.auth.tokens import issue_access_token, read_access_token
+    from haina.core.errors import NotAuthenticated
+
+    secret = "token-clock-secret-0123456789abcdef"
+    clock.freeze(datetime.now(UTC) + timedelta(days=3))  # the app clock ahead of the machine's
+    try:
+        token = issue_access_token(secret, user_id="u1", tenant_id="t1", minutes=30)
+        assert read_access_token(secret, token)["sub"] == "u1"
+        clock.advance(timedelta(minutes=31))
+        with _pytest.raises(NotAuthenticated):
+            read_access_token(secret, token)
+    finally:
+        clock.freeze(None)

@@ -34,15 +34,19 @@ def read_access_token(secret: str, token: str) -> dict[str, Any]:
             secret,
             algorithms=["HS256"],
             issuer=ISSUER,
-            options={"require": ["exp", "sub", "tid", "iat"], "verify_exp": False},
+            options={"require": ["exp", "sub", "tid", "iat"], "verify_exp": False, "verify_iat": False},
         )
     except jwt.InvalidTokenError as error:
         raise NotAuthenticated(
             f"invalid access token ({error}); request a new one at POST /api/v1/auth/token",
             code="invalid_token",
         )
-    # Expiry checked against the app clock, not the machine's, so tests can move time.
-    if int(claims["exp"]) <= int(clock.now().timestamp()):
+    # Expiry and issue time checked against the app clock, not the machine's (PyJWT would use
+    # the machine's), so a token issued after the clock moved is valid and tests can move time.
+    now = int(clock.now().timestamp())
+    if int(claims["iat"]) > now + 60:
+        raise NotAuthenticated("access token issued in the future", code="invalid_token")
+    if int(claims["exp"]) <= now:
         raise NotAuthenticated(
             "access token expired; request a new one at POST /api/v1/auth/token", code="token_expired"
         )
