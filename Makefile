@@ -42,6 +42,7 @@ test-fast: install
 	$(BIN)/pytest -x -q -m "not browser and not celery and not slow"
 
 bench: install services
+	@$(BIN)/python -c 'import splink, recordlinkage' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[test,dev,bench]'
 	@set -e; for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script $(BENCH_ARGS); done
 
 bench-quick:
