@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from haina.connections import repository
+from haina.connections import limits, repository
 from haina.connections.models import Connection, SyncCursor, SyncStatus
 from haina.connections.repository import ConnectionRepository
 from haina.core import clock
@@ -799,7 +799,8 @@ def _run(
     until = until or clock.now()
     client: Any = None
     try:
-        client = connector.make_client(credentials, endpoint)
+        limiter = limits.limiter_for(run.platform, run.connection_id, settings)
+        client = connector.make_client(credentials, endpoint, limiter=limiter)
         for page in stream.pages(client, cursor, until=until):
             snapshot = _store_page(database, settings, run, page, store_records, client)
             if progress is not None:

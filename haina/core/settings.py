@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     database_url: str = ""
     redis_url: str | None = None
+    # Requests per second per connection, by platform, over the defaults of
+    # haina.connections.limits (JSON in the environment: '{"youzan": 5}').
+    platform_rate_limits: dict[str, float] = Field(default_factory=dict)
     task_mode: Literal["inline-threads", "celery"] = "inline-threads"
     celery_broker_url: str | None = None
     worker_threads: int = 4
