@@ -169,11 +169,20 @@ def known_platforms() -> list[str]:
 # ── Settings of the process that runs a handler ──────────────────────────────────────────────
 
 _settings_by_engine: weakref.WeakKeyDictionary[Engine, Settings] = weakref.WeakKeyDictionary()
+_database_by_engine: weakref.WeakKeyDictionary[Engine, Database] = weakref.WeakKeyDictionary()
 
 
 def bind_settings(database: Database) -> None:
     """Remember which settings go with this database, for event handlers (which get a session)."""
     _settings_by_engine[database.engine] = database.settings
+    _database_by_engine[database.engine] = database
+
+
+def database_for(session: Session) -> Database | None:
+    """The Database a handler's session came from, when `bind_settings` saw it."""
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else getattr(bind, "engine", None)
+    return _database_by_engine.get(engine) if engine is not None else None
 
 
 def settings_for(session: Session) -> Settings:
@@ -622,14 +631,18 @@ def start_sync(
     *,
     actor: Actor | None = None,
     force: bool = True,
+    audited: bool = True,
 ) -> str:
     """Claim a stream for a run someone asked for (console, API) and return the run id to hand to
-    `run_sync` in the background. A person's request overrides a circuit-breaker pause."""
+    `run_sync` in the background. A person's request overrides a circuit-breaker pause; a run
+    the spine starts itself (`audited=False`, e.g. on a push) does not and leaves no audit entry."""
     connection = ConnectionRepository(session, tenant_id).get(connection_id)
     _check_runnable(connection, force=force)
     _stream(connector_for(connection.platform), connection.platform, stream)
     run_id = new_id()
     _claim(session, connection, stream, run_id)
+    if not audited:
+        return run_id
     audit.record(
         session,
         "connection.sync_started",

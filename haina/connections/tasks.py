@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.orm import Session
 
 from haina.connections import repository, service
@@ -72,11 +74,15 @@ def handle_push(session: Session, event: OutboxEvent) -> None:
     connection = _connection(session, item)
     settings = service.settings_for(session)
     connector = service.connector_for(connection.platform)
-    records = connector.parse_push(service.connector_credentials(connection, settings), item.payload)
+    credentials = service.connector_credentials(connection, settings)
+    records = connector.parse_push(credentials, item.payload)
     if records:
         service.wiring.store(
             session, item.tenant_id, records, settings=settings, source=f"{connection.platform}.push"
         )
+    pull_after_commit(
+        session, {(connection.tenant_id, connection.id, s) for s in _pulls(connector, credentials, item)}
+    )
 
 
 def handle_pushes(session: Session, events: list[OutboxEvent]) -> None:
@@ -88,6 +94,7 @@ def handle_pushes(session: Session, events: list[OutboxEvent]) -> None:
     connections: dict[tuple[str, str], Connection] = {}
     credentials: dict[tuple[str, str], Any] = {}
     records: dict[tuple[str, str], list[CanonicalRecord]] = {}
+    pulls: set[tuple[str, str, str]] = set()
     for event in events:
         item = items.get(event.id)
         if item is None:
@@ -97,11 +104,72 @@ def handle_pushes(session: Session, events: list[OutboxEvent]) -> None:
             connections[key] = _connection(session, item)
             credentials[key] = service.connector_credentials(connections[key], settings)
         connection = connections[key]
-        parsed = service.connector_for(connection.platform).parse_push(credentials[key], item.payload)
+        connector = service.connector_for(connection.platform)
+        parsed = connector.parse_push(credentials[key], item.payload)
         records.setdefault((item.tenant_id, connection.platform), []).extend(parsed)
+        pulls.update(
+            (connection.tenant_id, connection.id, s) for s in _pulls(connector, credentials[key], item)
+        )
     for (tenant_id, platform), batch in records.items():
         if batch:
             service.wiring.store(session, tenant_id, batch, settings=settings, source=f"{platform}.push")
+    pull_after_commit(session, pulls)
+
+
+# ── Pushes that only name a change: pull the stream at once ─────────────────────────────────
+
+PULL_COALESCE = timedelta(seconds=2)
+PULL_SETTLE_LIMIT_SECONDS = 2.0
+_last_pull: dict[tuple[str, str], datetime] = {}
+_pull_lock = threading.Lock()
+
+
+def _pulls(connector: Any, credentials: Any, item: InboxItem) -> list[str]:
+    """Streams a push asks to sync now (the optional connector method `streams_to_pull`)."""
+    streams_to_pull = getattr(connector, "streams_to_pull", None)
+    return list(streams_to_pull(credentials, item.payload)) if streams_to_pull is not None else []
+
+
+def pull_after_commit(session: Session, pulls: set[tuple[str, str, str]]) -> None:
+    """Once the handler's transaction commits, sync each (tenant, connection, stream) on a
+    background thread. Pulls of one stream within PULL_COALESCE share a run; a stream already
+    running is left to that run (and to the next scheduled one for what came after it)."""
+    if not pulls:
+        return
+    database = service.database_for(session)
+    if database is None:
+        logger.warning("pushes asked to sync %s but no database is bound; the schedule will", sorted(pulls))
+        return
+
+    def start(_session: Session) -> None:
+        for tenant_id, connection_id, stream in sorted(pulls):
+            request_pull(database, tenant_id, connection_id, stream)
+
+    sqlalchemy_event.listen(session, "after_commit", start, once=True)
+
+
+def request_pull(
+    database: Database, tenant_id: str, connection_id: str, stream: str
+) -> threading.Thread | None:
+    """Start a sync of one stream now unless one started moments ago or is running."""
+    now = clock.now()
+    with _pull_lock:
+        last = _last_pull.get((connection_id, stream))
+        if last is not None and now - last < PULL_COALESCE:
+            return None
+        _last_pull[(connection_id, stream)] = now
+    try:
+        with database.unit_of_work() as session:
+            run_id = service.start_sync(session, tenant_id, connection_id, stream, force=False, audited=False)
+    except DomainError as error:  # running already, paused, or gone: nothing to start
+        logger.info("push-triggered sync of %s/%s not started: %s", connection_id, stream, error)
+        return None
+    # Platforms list by whole seconds and a window ends before its last second: a change made in
+    # the second the push arrived is only listed once that second is over.
+    settled = now.replace(microsecond=0) + timedelta(seconds=1)
+    return run_in_background(
+        database, database.settings, tenant_id, connection_id, stream, run_id, not_before=settled
+    )
 
 
 def handle_bad_record(session: Session, event: OutboxEvent) -> None:
@@ -311,9 +379,16 @@ _background_lock = threading.Lock()
 
 
 def _run_claimed(
-    database: Database, settings: Settings, tenant_id: str, connection_id: str, stream: str, run_id: str
+    database: Database,
+    settings: Settings,
+    tenant_id: str,
+    connection_id: str,
+    stream: str,
+    run_id: str,
+    not_before: datetime | None = None,
 ) -> None:
     try:
+        _wait_for_clock(not_before)
         service.run_sync(
             database, settings, connection_id, stream, run_id=run_id, tenant_id=tenant_id, force=True
         )
@@ -330,13 +405,30 @@ def _run_claimed(
             _background.discard(threading.current_thread())
 
 
+def _wait_for_clock(not_before: datetime | None, limit_seconds: float = PULL_SETTLE_LIMIT_SECONDS) -> None:
+    """Wait (a little, in real time) until the app clock reaches `not_before`."""
+    if not_before is None:
+        return
+    deadline = time.monotonic() + limit_seconds
+    while clock.now() < not_before and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def run_in_background(
-    database: Database, settings: Settings, tenant_id: str, connection_id: str, stream: str, run_id: str
+    database: Database,
+    settings: Settings,
+    tenant_id: str,
+    connection_id: str,
+    stream: str,
+    run_id: str,
+    *,
+    not_before: datetime | None = None,
 ) -> threading.Thread:
-    """Run a sync that `service.start_sync` claimed on its own thread (after the claim commits)."""
+    """Run a sync that `service.start_sync` claimed on its own thread (after the claim commits),
+    once the app clock reaches `not_before` if given."""
     thread = threading.Thread(
         target=_run_claimed,
-        args=(database, settings, tenant_id, connection_id, stream, run_id),
+        args=(database, settings, tenant_id, connection_id, stream, run_id, not_before),
         name=f"haina-sync-{stream}",
         daemon=True,
     )

@@ -261,7 +261,11 @@ def stored(database: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stor
 
 
 def drain(database: Database, rounds: int = 6) -> None:
-    """Run the dispatcher until retries are spent: each round moves the clock past any backoff."""
+    """Run the dispatcher until retries are spent: each round moves the clock past any backoff
+    (and waits for syncs that pushes started in the background)."""
+    from haina.connections.tasks import wait_for_background_syncs
+
     for _ in range(rounds):
         run_due(database)
         clock.advance(timedelta(minutes=5))
+        assert wait_for_background_syncs(timeout=60), "a push-triggered sync is still running"

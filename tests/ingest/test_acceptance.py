@@ -383,3 +383,34 @@ def test_dropped_pushes_are_recovered_by_reconciliation(
             assert all(result.status == "idle" for result in results), results
         drain(database)
         assert differences() == {}
+
+
+# ---- 4. pushes that only name a change -------------------------------------------------------
+
+
+def test_douyin_order_pushes_pull_the_orders_stream_at_once(
+    app: Any, database: Database, settings: Settings, tenant: TenantFixture, sandbox: LiveSandbox
+) -> None:
+    """Douyin's order pushes carry ids, not amounts: each batch of them starts a sync of the
+    orders stream, so the pushed orders are stored without waiting for the schedule."""
+    state = sandbox.state
+    with haina_server(app) as haina_url:
+        ids = connect_all(database, settings, tenant, sandbox, platforms=("douyin",), webhook_base=haina_url)
+        since = min(order.created_at for order in state.world.orders).replace(microsecond=0)
+        for connection_id in ids.values():
+            assert service.run_sync(database, settings, connection_id, "orders", since=since).status == "idle"
+        state.scratch["douyin"]["push_synchronously"] = True
+        ticker = LiveTicker(state, SEED, orders_per_minute=120, interval_seconds=1.0)
+        changed: set[str] = set()
+        for _ in range(20):
+            clock.advance(timedelta(seconds=5))
+            changed |= {change.record_id for change in ticker.tick()}
+        drain(database)
+
+    pushed = [order for order in state.world.orders if order.platform == "douyin" and order.order_id in changed]
+    assert pushed, "the ticker changed no Douyin order"
+    stored = stored_orders(database, tenant)
+    for order in pushed:
+        row = stored.get(f"douyin/{order.shop_id}/{order.order_id}")
+        assert row is not None, f"pushed order {order.order_id} was not pulled"
+        assert row["paid_fen"] == order.paid_fen and row["status"] in SENSIBLE[order.status]

@@ -39,5 +39,10 @@ class DouyinConnector:
         ValueError with `reason`) for a malformed one, to be kept as a bad record."""
         return webhooks.parse(payload, credentials.shop_id)
 
+    def streams_to_pull(self, credentials: Credentials, payload: bytes) -> list[str]:
+        """Streams the spine should sync at once because of this push (optional connector
+        method): Douyin order pushes name the order without its amounts."""
+        return webhooks.streams_to_pull(payload)
+
 
 connector: Connector = DouyinConnector()

@@ -106,3 +106,15 @@ def parse(payload: bytes, shop_id: str) -> list[CanonicalRecord]:
     if tag.startswith(ORDER_TAG_PREFIX) and len(tag) == 3:
         return []
     raise RecordError(f"push tag {tag!r} is not handled")
+
+
+def streams_to_pull(payload: bytes) -> list[str]:
+    """The streams to pull now for one stored push: an order push names a changed order but
+    carries no amounts or lines, so the orders stream must fetch it (empty for anything else,
+    and for a payload that does not read: `parse` says why)."""
+    try:
+        message = mapping(json.loads(payload), "the push message")
+        tag = text(message, "tag")
+    except (ValueError, RecursionError):
+        return []
+    return ["orders"] if tag.startswith(ORDER_TAG_PREFIX) and len(tag) == 3 else []
