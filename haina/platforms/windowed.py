@@ -80,6 +80,13 @@ class WindowedStream:
             raise ValueError(f"not a cursor of the {self.name} stream: {cursor!r}")
         return Position(phase, since, page, read_time(cursor.get("backfill_until"), "backfill_until"))
 
+    def reconcile_cursor(self, since: datetime) -> dict[str, Any]:
+        """Where a reconciliation of the recent window starts: the increment listing (by
+        modification time), so an old order changed in the window is listed again; the backfill
+        listing of some platforms goes by creation or payment time and would miss it."""
+        since = since.astimezone(UTC).replace(microsecond=0)
+        return Position(INCREMENT, since, self.first_page, since).to_cursor()
+
     def settle(self, position: Position) -> Position:
         """A backfill that has reached its end continues as increments."""
         if position.phase == BACKFILL and position.since >= position.backfill_until:

@@ -125,6 +125,20 @@ def test_incremental_windows_return_exactly_the_changed_orders_within_one_day(sa
     assert run.pages[-1].done
 
 
+def test_reconciliation_lists_old_orders_changed_in_its_window(sandbox: LiveSandbox) -> None:
+    """The spine's reconciliation re-pulls a recent window: by modification time, so an order
+    created long ago and changed in the window (its change missed) is listed again."""
+    taobao = client(sandbox)
+    _, end = world_span(list(world_orders(sandbox).values()))
+    oldest = sorted(world_orders(sandbox).values(), key=lambda order: order.created_at)[0]
+    assert oldest.created_at < end - timedelta(days=30)
+    oldest.modified_at = end + timedelta(minutes=30)
+    sandbox.state.notify("orders", oldest)
+    window_start = end
+    run = run_stream(ORDERS, taobao, ORDERS.reconcile_cursor(window_start), end + timedelta(hours=1))
+    assert [record.external_id for record in run.records] == [str(numeric_id(oldest.order_id))]
+
+
 def test_refunds_stream_returns_every_refund_once(sandbox: LiveSandbox) -> None:
     shop = taobao_shop(sandbox)
     world = {r.refund_id: r for r in sandbox.state.world.refunds if r.shop_id == shop.shop_id}
