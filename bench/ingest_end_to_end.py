@@ -17,11 +17,13 @@ pushes carry the whole trade, so each one yields an order with its lines).
    prepared beforehand) written by a plain psycopg `executemany` INSERT into orders and
    order_lines, 1,000 orders per transaction. ratio = end-to-end orders/s ÷ raw orders/s.
 3. webhook.ack_p50_ms / ack_p99_ms — `uvicorn haina.web.app:create_app --factory` in a
-   subprocess on a free 127.0.0.1 port (default server config, so its event runner processes
-   the pushes while they arrive), pushes sent on an open-loop schedule at a fixed rate from a few
-   httpx client threads to a second connection (another tenant). Latency is measured from each
-   push's scheduled send time to its answer (so a client that falls behind counts, no
-   coordinated omission); the server-side send→answer time is printed too.
+   subprocess on a free 127.0.0.1 port, by default as deployed in production: HAINA_TASK_MODE=
+   celery with one `haina worker` process processing the pushes while they arrive
+   (`--topology threads` keeps the embedded event threads in the server instead). Pushes are
+   sent on an open-loop schedule at a fixed rate from httpx client threads to a second
+   connection (another tenant). Latency is measured from each push's scheduled send time to its
+   answer (so a client that falls behind counts, no coordinated omission); the server-side
+   send→answer time is printed too. Client, server and worker share this machine's cores.
 
 A scratch database haina_bench_<random> is created on HAINA_BENCH_PG_ADMIN_URL (default
 postgresql+psycopg://postgres@127.0.0.1:5432/postgres), migrated, and dropped at the end.
@@ -69,6 +71,7 @@ SECRET_KEY = "bench-secret-key-0123456789abcdef"
 ENCRYPTION_KEYS = "1:" + base64.b64encode(b"e" * 32).decode()
 HASH_KEY = "bench-hash-key"
 RAW_BATCH = 1_000
+BROKER_URL = os.environ.get("HAINA_BENCH_BROKER_URL", "redis://127.0.0.1:6379/12")
 INTAKE_THREADS = 32  # like the server's request thread pool (40)
 DISPATCH_DEADLINE_S = 600.0
 SERVER_START_TIMEOUT_S = 60.0
@@ -262,7 +265,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server(url: str, var_dir: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+def server_environment(url: str, var_dir: Path, topology: str) -> dict[str, str]:
     environment = {
         key: value for key, value in os.environ.items() if not key.startswith("HAINA_") and key != "NO_PROXY"
     }
@@ -278,6 +281,40 @@ def start_server(url: str, var_dir: Path, port: int, log_path: Path) -> subproce
             "NO_PROXY": "127.0.0.1,localhost",
         }
     )
+    if topology == "celery":
+        environment.update({"HAINA_TASK_MODE": "celery", "HAINA_CELERY_BROKER_URL": BROKER_URL})
+    return environment
+
+
+def start_worker(url: str, var_dir: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    """`haina worker` (Celery, one pool process) on a scratch Redis database, emptied first."""
+    import redis
+
+    redis.Redis.from_url(BROKER_URL).flushdb()
+    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    command = [
+        str(Path(sys.executable).with_name("haina")),
+        "worker",
+        "--concurrency",
+        "1",
+        "--loglevel",
+        "warning",
+    ]
+    process = subprocess.Popen(
+        command,
+        env=server_environment(url, var_dir, "celery"),
+        cwd=var_dir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    return process
+
+
+def start_server(
+    url: str, var_dir: Path, port: int, log_path: Path, topology: str
+) -> subprocess.Popen[bytes]:
+    environment = server_environment(url, var_dir, topology)
     log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
     command = [
         sys.executable,
@@ -435,6 +472,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=None, help="target pushes/s (1,000)")
     parser.add_argument("--threads", type=int, default=None, help="client threads (48; 16 with --quick)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--topology",
+        choices=("celery", "threads"),
+        default="celery",
+        help="server + one Celery worker process (production; default) or the embedded event threads",
+    )
     args = parser.parse_args()
     orders_n = args.orders or (1_000 if args.quick else 20_000)
     pushes_n = args.pushes or (600 if args.quick else 5_000)
@@ -458,6 +501,7 @@ def main() -> None:
     url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     database: Database | None = None
     server: subprocess.Popen[bytes] | None = None
+    worker: subprocess.Popen[bytes] | None = None
     try:
         upgrade(url)
         with tempfile.TemporaryDirectory(prefix="haina-bench-") as directory:
@@ -490,7 +534,9 @@ def main() -> None:
 
             # 3. a real server under an open-loop push rate
             port = free_port()
-            server = start_server(url, Path(directory), port, Path(directory) / "server.log")
+            if args.topology == "celery":
+                worker = start_worker(url, Path(directory), Path(directory) / "worker.log")
+            server = start_server(url, Path(directory), port, Path(directory) / "server.log", args.topology)
             load = open_loop(
                 f"http://127.0.0.1:{port}",
                 f"/webhooks/youzan/{server_connection}",
@@ -503,6 +549,10 @@ def main() -> None:
             stop_server(server)
             server_log = (Path(directory) / "server.log").read_text(errors="replace")
             server = None
+            if worker is not None:
+                stop_server(worker)
+                server_log += (Path(directory) / "worker.log").read_text(errors="replace")
+                worker = None
 
         e2e_rate = orders_n / e2e_seconds
         raw_rate = raw_orders / raw_seconds
@@ -521,7 +571,14 @@ def main() -> None:
         print()
         ok = len(load.from_schedule_ms)
         achieved = ok / load.elapsed_s if load.elapsed_s else 0.0
-        print(f"webhook ack (uvicorn subprocess, {threads} client threads, open loop at {rate:,.0f}/s)")
+        where = (
+            "server + 1 Celery worker process"
+            if args.topology == "celery"
+            else "server with its event threads"
+        )
+        print(
+            f"webhook ack (uvicorn subprocess, {where}, {threads} client threads, open loop at {rate:,.0f}/s)"
+        )
         print(f"  pushes {pushes_n:,}, answered 200: {ok:,}, errors: {load.errors:,}")
         if load.first_error:
             print(f"  first error: {load.first_error}")
@@ -551,6 +608,8 @@ def main() -> None:
     finally:
         if server is not None:
             stop_server(server)
+        if worker is not None:
+            stop_server(worker)
         if database is not None:
             database.dispose()
         with admin.connect() as connection:
