@@ -121,19 +121,7 @@ class WebhookIntake:
     def _store(
         self, known: _Known, platform: str, connection_id: str, answer: WebhookAnswer
     ) -> service.WebhookOutcome:
-        job = _Job(
-            [
-                inbox.NewItem(
-                    tenant_id=known.tenant_id,
-                    source=platform,
-                    dedupe_key=service.dedupe_key(platform, connection_id, item.dedupe_key),
-                    payload=item.payload,
-                    headers={"via": "webhook", "object_id": item.object_id},
-                    connection_id=connection_id,
-                )
-                for item in answer.items
-            ]
-        )
+        job = _Job(service.pushed_items(known.tenant_id, platform, connection_id, answer))
         if self._thread is None or self._stopping.is_set():
             raise IntakeUnavailable("the webhook intake is not running")
         self._jobs.put(job)

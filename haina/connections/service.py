@@ -48,6 +48,7 @@ from haina.platforms.base import (
     Endpoint,
     Page,
     Stream,
+    WebhookAnswer,
     WebhookRejected,
 )
 from haina.platforms.canonical import CanonicalRecord
@@ -1070,6 +1071,23 @@ def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return kept
 
 
+def pushed_items(
+    tenant_id: str, platform: str, connection_id: str, answer: WebhookAnswer
+) -> list[inbox.NewItem]:
+    """The inbox items of a verified push."""
+    return [
+        inbox.NewItem(
+            tenant_id=tenant_id,
+            source=platform,
+            dedupe_key=dedupe_key(platform, connection_id, item.dedupe_key),
+            payload=item.payload,
+            headers={"via": "webhook", "object_id": item.object_id},
+            connection_id=connection_id,
+        )
+        for item in answer.items
+    ]
+
+
 def receive_webhook(
     session: Session,
     database: Database,
@@ -1127,20 +1145,7 @@ def receive_webhook(
         )
         message = "the webhook could not be read; it is kept for review and replay"
         return WebhookOutcome(400, _json_error("unreadable_webhook", message), "application/json")
-    new = inbox.receive_many(
-        session,
-        [
-            inbox.NewItem(
-                tenant_id=connection.tenant_id,
-                source=platform,
-                dedupe_key=dedupe_key(platform, connection.id, item.dedupe_key),
-                payload=item.payload,
-                headers={"via": "webhook", "object_id": item.object_id},
-                connection_id=connection.id,
-            )
-            for item in answer.items
-        ],
-    )
+    new = inbox.receive_many(session, pushed_items(connection.tenant_id, platform, connection.id, answer))
     stored_count = sum(new)
     return WebhookOutcome(
         answer.status, answer.body, answer.content_type, stored_count, len(new) - stored_count

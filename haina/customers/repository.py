@@ -5,7 +5,6 @@ repository's tenant in its rows and its conditions."""
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -38,10 +37,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
-from haina.core import clock
 from haina.core.database import UTCDateTime
 from haina.core.events.models import OutboxEvent
-from haina.core.events.registry import check_event_type
+from haina.core.events.outbox import event_rows
 from haina.core.repository import TenantRepository
 from haina.customers.models import (
     BuyerIdentity,
@@ -449,21 +447,7 @@ def insert_events(session: Session, tenant_id: str, events: list[tuple[str, dict
     """
     if not events:
         return
-    for event_type in {event_type for event_type, _ in events}:
-        check_event_type(event_type)
-    now = clock.now()
-    # Random 128-bit ids like `new_id()`, drawn in one call for the batch.
-    randomness = os.urandom(16 * len(events)).hex()
-    rows = [
-        {
-            "tenant_id": tenant_id,
-            "uuid": randomness[32 * index : 32 * index + 32],
-            "type": event_type,
-            "payload": payload,
-            "created_at": now,
-        }
-        for index, (event_type, payload) in enumerate(events)
-    ]
+    rows = event_rows([(tenant_id, event_type, payload) for event_type, payload in events])
     table: Table = OutboxEvent.__table__  # type: ignore[assignment]
     if is_postgresql(session):
         copy_into(session, table, rows)

@@ -24,17 +24,14 @@ def emit(session: Session, tenant_id: str, type: str, payload: dict[str, Any]) -
     return event
 
 
-def emit_many(session: Session, events: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
-    """Add many `(tenant_id, type, payload)` events in one statement, in order (a batch of 2,000
-    would cost 2,000 round trips through `emit`). Nothing is returned: they are not in the
-    session; read them back by query if needed."""
-    if not events:
-        return
+def event_rows(events: Sequence[tuple[str, str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Outbox rows for `(tenant_id, type, payload)` events, checked, with fresh uuids (for a
+    set-based insert: `emit_many`, or COPY where a caller writes thousands at once)."""
     for event_type in {event_type for _, event_type, _ in events}:
         check_event_type(event_type)
     now = clock.now()
     randomness = os.urandom(16 * len(events)).hex()  # random 128-bit ids like new_id(), at once
-    rows = [
+    return [
         {
             "tenant_id": tenant_id,
             "uuid": randomness[32 * index : 32 * index + 32],
@@ -44,5 +41,13 @@ def emit_many(session: Session, events: Sequence[tuple[str, str, dict[str, Any]]
         }
         for index, (tenant_id, event_type, payload) in enumerate(events)
     ]
+
+
+def emit_many(session: Session, events: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+    """Add many `(tenant_id, type, payload)` events in one statement, in order (a batch of 2,000
+    would cost 2,000 round trips through `emit`). Nothing is returned: they are not in the
+    session; read them back by query if needed."""
+    if not events:
+        return
     table: Table = OutboxEvent.__table__  # type: ignore[assignment]
-    session.execute(insert(table), rows)
+    session.execute(insert(table), event_rows(events))
