@@ -10,6 +10,7 @@ import typer
 
 from haina.connections.cli import register as register_connection_commands
 from haina.core.settings import SettingsError, get_settings
+from haina.customers.cli import register as register_oneid_commands
 
 app = typer.Typer(help="海纳 Haina SCRM", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database migrations", no_args_is_help=True)
@@ -19,6 +20,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(keys_app, name="keys")
 register_connection_commands(app)  # connect, sync, platform
+register_oneid_commands(app)  # oneid rebuild, oneid link
 
 try:  # the sandbox commands come with the sandbox package
     from haina.sandbox.cli import sandbox_app

@@ -89,6 +89,10 @@ def connect_demo_tenant(database: Database, settings: Settings, state: SandboxSt
                     access_token=token,
                 )
             )
+        # The demo agent is a guide of the sandbox corp, so "the customers I follow" has some.
+        agent = session.scalar(select(User).where(User.tenant_id == tenant.id, User.username == "agent"))
+        if agent is not None and not agent.wecom_userid and world.staff:
+            agent.wecom_userid = world.staff[0].userid
         for new in wanted:
             connection = existing.get((new.platform, new.shop_id))
             if connection is None:
@@ -98,3 +102,23 @@ def connect_demo_tenant(database: Database, settings: Settings, state: SandboxSt
             if new.platform in PUSHING_PLATFORMS:
                 state.push_targets[new.platform] = f"{base}/webhooks/{new.platform}/{connection.id}"
     return created
+
+
+def first_sync(database: Database, settings: Settings) -> None:
+    """The demo's first backfill of every connection, then one OneID rebuild of the demo tenant.
+
+    The event handlers already resolve identities as the records arrive; the rebuild settles the
+    whole tenant in one pass once the history is in (and is a no-op when they agree).
+    """
+    import logging
+
+    from haina.connections.tasks import run_scheduled
+    from haina.customers.identity import service as identity
+
+    run_scheduled(database, settings)
+    try:
+        with database.unit_of_work() as session:
+            tenant = get_or_create_tenant(session, DEMO_TENANT, "海纳演示旗舰店")
+            identity.rebuild(session, tenant.id, settings=settings)
+    except Exception:  # noqa: BLE001 - the demo keeps running; resolution goes on incrementally
+        logging.getLogger(__name__).exception("the demo's OneID rebuild failed")

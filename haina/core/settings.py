@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     # Deliveries a worker thread (or Celery task) takes at once; a handler with a batch form
     # processes them together (e.g. 200 pushes → one set-based store).
     event_batch_size: int = Field(default=200, ge=1, le=5000)
+    # OneID: let the probabilistic matcher propose links beyond the deterministic rules. Off by
+    # default while incremental candidates are narrower than a rebuild's blocking (the two
+    # would then disagree); `haina oneid rebuild` with it on finds more (see the issue note).
+    oneid_matcher: bool = False
 
     cookie_secure: bool = Field(default=False)
 

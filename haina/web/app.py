@@ -33,6 +33,8 @@ ROUTERS = (
     "haina.connections.api",
     "haina.connections.webhooks",
     "haina.connections.views",
+    "haina.customers.api",
+    "haina.customers.views",
 )
 
 
@@ -73,11 +75,11 @@ def create_app(
                 from haina.demo import connect_demo_tenant
 
                 connect_demo_tenant(database, settings, sandbox.state)
-                # The first backfill now rather than at the scheduler's first tick.
-                from haina.connections.tasks import run_scheduled
+                # The first backfill now rather than at the scheduler's first tick, then OneID.
+                from haina.demo import first_sync
 
                 threading.Thread(
-                    target=run_scheduled, args=(database, settings), name="haina-demo-first-sync", daemon=True
+                    target=first_sync, args=(database, settings), name="haina-demo-first-sync", daemon=True
                 ).start()
             sandbox.start()
         try:

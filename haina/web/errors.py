@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -78,7 +79,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, error: DomainError) -> Response:
         if isinstance(error, NotAuthenticated) and _wants_html(request):
-            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+            # The query too (the WeCom sidebar names its contact there); quoted whole.
+            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(here, safe='/')}", status_code=303)
         headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
         return error_response(
             request, error.status_code, error.code, error.message, error.details or None, headers

@@ -37,6 +37,9 @@ PATH_SAMPLES: dict[str, Callable[[TenantFixture], str]] = {
     "platform": lambda tenant: "douyin",
     # An unknown stream: the route answers 404 after authorising, without starting a sync thread.
     "stream": lambda tenant: "no_such_stream",
+    "customer_id": lambda tenant: tenant.extra["customer_id"],
+    "merge_id": lambda tenant: tenant.extra["merge_id"],
+    "review_id": lambda tenant: tenant.extra["review_id"],
 }
 
 # Request bodies for unsafe methods: (method, path) → {"json": …} or {"data": …}; made fresh per call.
@@ -60,7 +63,8 @@ BODY_SAMPLES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
             "password": "long-enough-pw",
         }
     },
-    ("POST", "/settings/users/{user_id}/role"): lambda: {"data": {"role": "operator"}},
+    # The sample user is the agent: it keeps its role, so later routes still see an agent.
+    ("POST", "/settings/users/{user_id}/role"): lambda: {"data": {"role": "agent"}},
     ("POST", "/api/v1/connections"): lambda: {
         "json": {
             "platform": "douyin",
@@ -83,6 +87,17 @@ BODY_SAMPLES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
         }
     },
     ("POST", "/platforms/{connection_id}/active"): lambda: {"data": {"is_active": "true"}},
+    # An unknown other customer: allowed roles get 404 after authorising, nothing is merged.
+    ("POST", "/api/v1/customers/{customer_id}/merge"): lambda: {"json": {"other_id": "0" * 32}},
+    ("POST", "/customers/{customer_id}/merge"): lambda: {"data": {"other_id": "0" * 32}},
+    ("PUT", "/api/v1/customers/identity-settings"): lambda: {
+        "json": {
+            "auto_merge_threshold": 0.9,
+            "review_threshold": 0.6,
+            "max_cluster_nodes": 40,
+            "max_accounts_per_key": 8,
+        }
+    },
 }
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -137,6 +152,7 @@ def _prepare_extra(database: Any, tenant: TenantFixture) -> None:
         session.flush()
         tenant.extra["delivery_id"] = delivery.id
     _prepare_connection(database, tenant)
+    _prepare_customers(database, tenant)
 
 
 def _prepare_connection(database: Any, tenant: TenantFixture) -> None:
@@ -157,6 +173,69 @@ def _prepare_connection(database: Any, tenant: TenantFixture) -> None:
             database.settings,
         )
         tenant.extra["connection_id"] = connection.id
+
+
+def _prepare_customers(database: Any, tenant: TenantFixture) -> None:
+    """Three customers of this tenant, two of them merged (a merge to undo), and a review item."""
+    from datetime import UTC, datetime
+
+    from haina.core.auth.actor import Actor
+    from haina.customers import service as records
+    from haina.customers.identity import merge, service
+    from haina.customers.identity.models import IdentityReview, OrderOwner
+    from haina.customers.models import record_id
+    from haina.platforms.canonical import BuyerIdentity, Order
+
+    moment = datetime(2026, 10, 1, tzinfo=UTC)
+    orders = [
+        Order(
+            platform="youzan",
+            shop_id="S1",
+            external_id=f"M-{name}",
+            status="paid",
+            platform_status="PAID",
+            total_fen=100,
+            discount_fen=0,
+            freight_fen=0,
+            paid_fen=100,
+            created_at=moment,
+            modified_at=moment,
+            buyer=[
+                BuyerIdentity("youzan", "buyer_id", f"buyer-{name}", shop_id="S1"),
+                BuyerIdentity("youzan", "phone", phone, shop_id="S1"),
+            ],
+            receiver_name="买家",
+            receiver_phone=phone,
+        )
+        for name, phone in (("a", "13800000001"), ("b", "13800000002"), ("c", "13800000003"))
+    ]
+    settings = database.settings
+    actor = Actor(tenant.users["owner"], tenant.id, tenant.usernames["owner"], "店主", "owner")
+    with database.unit_of_work() as session:
+        records.store_records(session, tenant.id, orders, settings=settings)
+        service.rebuild(session, tenant.id, settings=settings)
+        owners = {
+            name: session.get(
+                OrderOwner, (tenant.id, record_id("order", tenant.id, "youzan", "S1", f"M-{name}"))
+            )
+            for name in "abc"
+        }
+        merged = merge.merge_customers(session, actor, owners["a"].customer_id, owners["b"].customer_id)
+        tenant.extra["merge_id"] = merged.id
+        tenant.extra["customer_id"] = merged.survivor_id
+        review = IdentityReview(
+            id=uuid.uuid4().hex,
+            tenant_id=tenant.id,
+            node_a=min(owners["a"].node_id, owners["c"].node_id),
+            node_b=max(owners["a"].node_id, owners["c"].node_id),
+            link_id=uuid.uuid4().hex,
+            rule="probabilistic",
+            score=0.8,
+            detail={},
+        )
+        session.add(review)
+        session.flush()
+        tenant.extra["review_id"] = review.id
 
 
 def test_every_route_declares_its_access(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -154,6 +154,14 @@ def test_anonymous_page_redirects_to_login_with_next(client: TestClient) -> None
     assert response.headers["location"] == "/login?next=/settings/users"
 
 
+def test_the_login_redirect_keeps_the_query(client: TestClient) -> None:
+    response = client.get("/sidebar/customer?external_userid=wm-1&x=a b", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/sidebar/customer%3Fexternal_userid%3Dwm-1%26x%3Da%2520b"
+    login = client.get(response.headers["location"])
+    assert 'value="/sidebar/customer?external_userid=wm-1&amp;x=a%20b"' in login.text
+
+
 def test_an_expired_session_sends_htmx_requests_to_the_login_page(client: TestClient) -> None:
     headers = {"HX-Request": "true", "HX-Current-URL": "http://testserver/settings/users?role=agent"}
     response = client.post("/settings/users/abc/unlock", headers=headers, follow_redirects=False)
@@ -240,16 +248,16 @@ def test_language_switch_changes_the_navigation(
 ) -> None:
     users = make_tenant(database, settings, "owner")
     sign_in(client, users["owner"])
-    chinese = client.get("/customers").text
-    assert nav_text(chinese, "customers") == "客户 待上线"
+    chinese = client.get("/tags").text
+    assert nav_text(chinese, "tags") == "标签与分群 待上线"
     assert nav_text(chinese, "audit") == "审计日志"
     assert '<html lang="zh-CN">' in chinese
     response = client.get(
-        "/lang/en", headers={"referer": "http://testserver/customers?page=2"}, follow_redirects=False
+        "/lang/en", headers={"referer": "http://testserver/tags?page=2"}, follow_redirects=False
     )
-    assert response.status_code == 303 and response.headers["location"] == "/customers?page=2"
-    english = client.get("/customers").text
-    assert nav_text(english, "customers") == "Customers Soon"
+    assert response.status_code == 303 and response.headers["location"] == "/tags?page=2"
+    english = client.get("/tags").text
+    assert nav_text(english, "tags") == "Tags &amp; segments Soon"
     assert nav_text(english, "audit") == "Audit log"
     assert "Coming soon" in english and "即将上线" not in english
     client.get("/lang/zh-CN")
