@@ -25,6 +25,11 @@ pushes carry the whole trade, so each one yields an order with its lines).
    answer (so a client that falls behind counts, no coordinated omission); the server-side
    send→answer time is printed too. Client, server and worker share this machine's cores.
 
+4. sidebar.order_visible_p50_ms / p99_ms — on the same server, 2,000 more pushes (400 with
+   --quick) at a steady 200/s to a third connection; a watcher reads that tenant's committed
+   orders every 5 ms. Per order: ms from its push's answer until it is readable, which is when
+   the WeCom sidebar shows it for a known buyer (its query: bench/oneid_incremental.py).
+
 A scratch database haina_bench_<random> is created on HAINA_BENCH_PG_ADMIN_URL (default
 postgresql+psycopg://postgres@127.0.0.1:5432/postgres), migrated, and dropped at the end.
 """
@@ -417,6 +422,67 @@ def open_loop(
     )
 
 
+def order_visibility(
+    base_url: str,
+    path: str,
+    pushes: list[tuple[str, bytes, dict[str, str]]],
+    rate: float,
+    database: Database,
+    tenant_id: str,
+) -> list[float]:
+    """Push → visible: each push (order external id, body, headers) is sent at `rate` from a few
+    threads and its answer time noted; a watcher reads the tenant's committed orders every 5 ms
+    and notes when each first shows. Returns, per order, ms from its push's answer to the
+    moment it was readable (what the sidebar reads: it shows an order of a known buyer as soon
+    as the order is committed)."""
+    answered: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def watch() -> None:
+        query = text("SELECT external_id FROM orders WHERE tenant_id = :tenant")
+        with database.engine.connect() as connection:
+            while not stop.is_set():
+                now = time.perf_counter()
+                for (external_id,) in connection.execute(query, {"tenant": tenant_id}):
+                    seen.setdefault(external_id, now)
+                connection.rollback()
+                time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    start = time.perf_counter() + 0.2
+    schedule = iter(range(len(pushes)))
+
+    def send() -> None:
+        with httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT_S, trust_env=False) as client:
+            while True:
+                with lock:
+                    index = next(schedule, None)
+                if index is None:
+                    return
+                delay = start + index / rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                external_id, body, headers = pushes[index]
+                response = client.post(path, content=body, headers=headers)
+                if response.status_code == 200:
+                    answered[external_id] = time.perf_counter()
+
+    senders = [threading.Thread(target=send) for _ in range(8)]
+    for thread in senders:
+        thread.start()
+    for thread in senders:
+        thread.join()
+    deadline = time.perf_counter() + 60
+    while time.perf_counter() < deadline and not all(key in seen for key in answered):
+        time.sleep(0.05)
+    stop.set()
+    watcher.join(timeout=5)
+    return [max(0.0, (seen[key] - answered[key]) * 1000) for key in answered if key in seen]
+
+
 def wait_processed(database: Database, timeout: float) -> float | None:
     """Seconds until the server's runner had no open work left (None on timeout)."""
     started = time.perf_counter()
@@ -482,10 +548,12 @@ def main() -> None:
     orders_n = args.orders or (1_000 if args.quick else 20_000)
     pushes_n = args.pushes or (600 if args.quick else 5_000)
     rate = args.rate or (200.0 if args.quick else 1_000.0)
+    visible_n = 400 if args.quick else 2_000
+    visible_rate = 200.0
     threads = args.threads or (16 if args.quick else 48)
 
     started = time.perf_counter()
-    shop, pushes = build_pushes(max(orders_n, pushes_n), args.seed)
+    shop, pushes = build_pushes(max(orders_n, pushes_n) + visible_n, args.seed)
     build_seconds = time.perf_counter() - started
     parsed: list[Order] = []
     for body, _ in pushes[:orders_n]:
@@ -520,6 +588,7 @@ def main() -> None:
             e2e_tenant, e2e_connection = add_connection(database, settings, "bench-e2e", shop)
             raw_tenant, _ = add_connection(database, settings, "bench-raw", shop)
             server_tenant, server_connection = add_connection(database, settings, "bench-server", shop)
+            visible_tenant, visible_connection = add_connection(database, settings, "bench-visible", shop)
 
             # 1. end to end, in process
             receive_s, e2e_seconds, commits = run_end_to_end(
@@ -546,6 +615,25 @@ def main() -> None:
             )
             drain_seconds = wait_processed(database, timeout=120.0)
             server_counts = count_rows(database, server_tenant)
+            # 4. push → visible, at a steady 200 orders/s, on the same server
+            kdt = str(emulator.kdt_id(shop))
+            tail = pushes[len(pushes) - visible_n :]
+            labelled = [
+                (
+                    next(r.external_id for r in youzan_webhooks.parse(body, kdt) if isinstance(r, Order)),
+                    body,
+                    headers,
+                )
+                for body, headers in tail
+            ]
+            visible_ms = order_visibility(
+                f"http://127.0.0.1:{port}",
+                f"/webhooks/youzan/{visible_connection}",
+                labelled,
+                visible_rate,
+                database,
+                visible_tenant,
+            )
             stop_server(server)
             server_log = (Path(directory) / "server.log").read_text(errors="replace")
             server = None
@@ -604,6 +692,13 @@ def main() -> None:
         if ok:
             print(f"figure: webhook.ack_p50_ms {percentile(load.from_schedule_ms, 0.5):.2f} ms")
             print(f"figure: webhook.ack_p99_ms {percentile(load.from_schedule_ms, 0.99):.2f} ms")
+        print(
+            f"push → order readable (sidebar), {visible_n:,} pushes at {visible_rate:.0f}/s: "
+            f"{len(visible_ms):,} seen"
+        )
+        if visible_ms:
+            print(f"figure: sidebar.order_visible_p50_ms {percentile(visible_ms, 0.5):.1f} ms")
+            print(f"figure: sidebar.order_visible_p99_ms {percentile(visible_ms, 0.99):.1f} ms")
         sys.stdout.flush()
     finally:
         if server is not None:

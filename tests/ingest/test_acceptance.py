@@ -407,7 +407,9 @@ def test_douyin_order_pushes_pull_the_orders_stream_at_once(
             changed |= {change.record_id for change in ticker.tick()}
         drain(database)
 
-    pushed = [order for order in state.world.orders if order.platform == "douyin" and order.order_id in changed]
+    pushed = [
+        order for order in state.world.orders if order.platform == "douyin" and order.order_id in changed
+    ]
     assert pushed, "the ticker changed no Douyin order"
     stored = stored_orders(database, tenant)
     for order in pushed:
