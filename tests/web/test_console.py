@@ -157,7 +157,9 @@ def test_anonymous_page_redirects_to_login_with_next(client: TestClient) -> None
 def test_the_login_redirect_keeps_the_query(client: TestClient) -> None:
     response = client.get("/sidebar/customer?external_userid=wm-1&x=a b", follow_redirects=False)
     assert response.status_code == 303
-    assert response.headers["location"] == "/login?next=/sidebar/customer%3Fexternal_userid%3Dwm-1%26x%3Da%2520b"
+    assert (
+        response.headers["location"] == "/login?next=/sidebar/customer%3Fexternal_userid%3Dwm-1%26x%3Da%2520b"
+    )
     login = client.get(response.headers["location"])
     assert 'value="/sidebar/customer?external_userid=wm-1&amp;x=a%20b"' in login.text
 
