@@ -487,8 +487,11 @@ def test_thread_runner_spreads_a_burst_over_its_threads_in_batches(database: Dat
 
 def test_chunks_spread_evenly_and_keep_order() -> None:
     ids = [str(number) for number in range(10)]
-    assert chunks(ids, 3, 200) == [ids[0:4], ids[4:8], ids[8:10]]
-    assert chunks(ids, 3, 2) == [ids[0:2], ids[2:4], ids[4:6], ids[6:8], ids[8:10]]
+    assert chunks(ids, 3, 200, least=1) == [ids[0:4], ids[4:8], ids[8:10]]
+    assert chunks(ids, 3, 2, least=1) == [ids[0:2], ids[2:4], ids[4:6], ids[6:8], ids[8:10]]
+    assert chunks(ids, 3, 200) == [ids]  # a handful stays one batch
+    many = [str(number) for number in range(120)]
+    assert [len(part) for part in chunks(many, 4, 200)] == [60, 60]
     assert chunks([], 3, 5) == [] and chunks(ids, 0, 5) == []
 
 

@@ -32,12 +32,19 @@ CELERY_LEASE_SECONDS = 300.0
 CELERY_TASKS_PER_POLL = 8
 
 
-def chunks(items: list[str], parts: int, size: int) -> list[list[str]]:
-    """Split `items` into runs of at most `size`, keeping their order: `parts` runs as even as
-    possible when they fit (so a burst spreads over every free thread instead of filling the
-    first one), more when they do not."""
+# A batch handler has a fixed cost per call (its queries), so a handful of due deliveries is
+# better run as one batch than spread thinly over every free thread.
+MIN_SPREAD = 50
+
+
+def chunks(items: list[str], parts: int, size: int, *, least: int = MIN_SPREAD) -> list[list[str]]:
+    """Split `items` into runs of at most `size`, keeping their order: up to `parts` runs as even
+    as possible when they fit (so a burst spreads over every free thread instead of filling the
+    first one) but none smaller than `least` unless there are fewer items; more runs when they
+    do not fit."""
     if not items or parts <= 0:
         return []
+    parts = max(1, min(parts, len(items) // max(1, least)))
     per_part = min(size, -(-len(items) // parts))
     return [items[start : start + per_part] for start in range(0, len(items), per_part)]
 
