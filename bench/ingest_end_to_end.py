@@ -18,7 +18,7 @@ pushes carry the whole trade, so each one yields an order with its lines).
    order_lines, 1,000 orders per transaction. ratio = end-to-end orders/s ÷ raw orders/s.
 3. webhook.ack_p50_ms / ack_p99_ms — `uvicorn haina.web.app:create_app --factory` in a
    subprocess on a free 127.0.0.1 port, by default as deployed in production: HAINA_TASK_MODE=
-   celery with one `haina worker` process processing the pushes while they arrive
+   celery with one `haina worker` (two pool processes) processing the pushes while they arrive
    (`--topology threads` keeps the embedded event threads in the server instead). Pushes are
    sent on an open-loop schedule at a fixed rate from httpx client threads to a second
    connection (another tenant). Latency is measured from each push's scheduled send time to its
@@ -292,7 +292,7 @@ def server_environment(url: str, var_dir: Path, topology: str) -> dict[str, str]
 
 
 def start_worker(url: str, var_dir: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    """`haina worker` (Celery, one pool process) on a scratch Redis database, emptied first."""
+    """`haina worker` (Celery, two pool processes) on a scratch Redis database, emptied first."""
     import redis
 
     redis.Redis.from_url(BROKER_URL).flushdb()
@@ -301,7 +301,7 @@ def start_worker(url: str, var_dir: Path, log_path: Path) -> subprocess.Popen[by
         str(Path(sys.executable).with_name("haina")),
         "worker",
         "--concurrency",
-        "1",
+        "2",
         "--loglevel",
         "warning",
     ]
@@ -660,7 +660,7 @@ def main() -> None:
         ok = len(load.from_schedule_ms)
         achieved = ok / load.elapsed_s if load.elapsed_s else 0.0
         where = (
-            "server + 1 Celery worker process"
+            "server + Celery worker (2 processes)"
             if args.topology == "celery"
             else "server with its event threads"
         )
