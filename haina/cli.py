@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from haina.archive.cli import register as register_archive_commands
 from haina.connections.cli import register as register_connection_commands
 from haina.core.settings import SettingsError, get_settings
 from haina.customers.cli import register as register_oneid_commands
@@ -21,6 +22,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(keys_app, name="keys")
 register_connection_commands(app)  # connect, sync, platform
 register_oneid_commands(app)  # oneid rebuild, oneid link
+register_archive_commands(app)  # archive pull, archive add-key
 
 try:  # the sandbox commands come with the sandbox package
     from haina.sandbox.cli import sandbox_app

@@ -9,6 +9,7 @@ MODEL_MODULES = (
     "haina.core.events.models",
     "haina.connections.models",
     "haina.customers.models",
+    "haina.archive.models",
     "haina.customers.identity.models",
 )
 

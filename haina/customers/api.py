@@ -3,18 +3,23 @@ and the tenant's matching settings. Agents see only the customers they follow.""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict
 
+from haina.core.audit import service as audit
 from haina.core.auth.actor import Actor
 from haina.core.auth.permissions import Permission
 from haina.core.settings import Settings
+from haina.customers import importing
 from haina.customers.identity import merge as merges
 from haina.customers.identity import profile as profiles
 from haina.customers.identity import service as identity
 from haina.customers.identity.models import ReviewStatus
 from haina.customers.identity.resolver import Thresholds
+from haina.customers.matching import LinkResult
 from haina.customers.schemas import (
     CustomerListOut,
     CustomerOut,
@@ -165,3 +170,122 @@ def merge_customer(
 ) -> MergeOut:
     """Merge another customer with this one (the older survives); undo with /merges/{id}/undo."""
     return MergeOut.of(merges.merge_customers(session, actor, customer_id, body.other_id))
+
+
+# ── Import a list (Excel/CSV): preview what would merge, download record_id → cluster_id ──────
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ImportEvidenceOut(_Out):
+    comparison: str
+    level: str
+    weight: float
+
+
+class ImportPairOut(_Out):
+    left_id: str
+    right_id: str
+    probability: float
+    weight: float
+    decision: str
+    reason: str
+    evidence: list[ImportEvidenceOut]
+
+
+class ImportClusterOut(_Out):
+    cluster_id: str
+    rows: list[dict[str, str]]
+    pairs: list[ImportPairOut]
+
+
+class ImportReviewOut(_Out):
+    pair: ImportPairOut
+    left: dict[str, str]
+    right: dict[str, str]
+
+
+class ImportPreviewOut(_Out):
+    rows: int
+    clusters: int
+    merged_rows: int
+    multi_clusters: int
+    review_pairs: int
+    largest_cluster: int
+    phones_masked: bool
+    clusters_truncated: bool
+    reviews_truncated: bool
+    merge_clusters: list[ImportClusterOut]
+    reviews: list[ImportReviewOut]
+
+
+ImportFile = Annotated[
+    UploadFile,
+    File(
+        description="a .csv (UTF-8, UTF-8 with BOM or GB18030) or .xlsx file with some of the columns "
+        "record_id, source, name, phone, email, province, city, address, birth_date, device_id, "
+        "platform_uid (or 编号, 来源, 姓名, 手机, 邮箱, 省, 市, 地址, 生日, 设备号, 平台ID)"
+    ),
+]
+
+
+def read_import_file(upload: UploadFile) -> list[dict[str, str]]:
+    """The records of an uploaded file (shared with the console)."""
+    content = upload.file.read(importing.MAX_BYTES + 1)
+    return importing.read_upload(upload.filename or "", content)
+
+
+@router.post("/import/preview", response_model=ImportPreviewOut)
+def preview_import(file: ImportFile, actor: CustomersManager, session: SessionDep) -> ImportPreviewOut:
+    """Link an imported list as `haina oneid link` would, without storing anything: counts, the
+    clusters of several rows with the pairs' evidence, and the pairs to review. Phones are masked
+    unless the role may read PII. At most 20,000 rows; bad input answers 422 saying what to fix."""
+    records = read_import_file(file)
+    result = importing.link_records(records)
+    found = importing.preview(records, result, reveal_phones=actor.may_see_pii)
+    audit.record(
+        session,
+        "customers.import_previewed",
+        actor=actor,
+        target_type="customer_import",
+        target_id=(file.filename or "")[:64],
+        detail={"rows": found.rows, "merged_rows": found.merged_rows, "review_pairs": found.review_pairs},
+    )
+    return ImportPreviewOut.model_validate(found)
+
+
+@router.post("/import/result", response_class=Response)
+def import_result(
+    file: ImportFile,
+    actor: CustomersManager,
+    session: SessionDep,
+    format: Annotated[Literal["csv", "xlsx"], Query(description="csv (default) or xlsx")] = "csv",
+) -> Response:
+    """`record_id,cluster_id` for every row, the file `haina oneid link` writes (or as .xlsx)."""
+    records = read_import_file(file)
+    result = importing.link_records(records)
+    audit.record(
+        session,
+        "customers.import_linked",
+        actor=actor,
+        target_type="customer_import",
+        target_id=(file.filename or "")[:64],
+        detail={"rows": len(records), "format": format},
+    )
+    return import_download(result, format)
+
+
+def import_download(result: LinkResult, format: str) -> Response:
+    if format == "xlsx":
+        return Response(
+            importing.result_xlsx(result),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": 'attachment; filename="oneid-clusters.xlsx"'},
+        )
+    return Response(
+        importing.result_csv(result),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="oneid-clusters.csv"'},
+    )

@@ -11,19 +11,23 @@ in, which is the auth module's business, not a URL parameter.
 
 from __future__ import annotations
 
+import base64
 from collections import defaultdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from haina.core.audit import service as audit
 from haina.core.auth.actor import Actor
 from haina.core.auth.permissions import Permission
 from haina.core.errors import DomainError, NotFound
 from haina.core.i18n import gettext
 from haina.core.money import fen_to_yuan
 from haina.core.settings import Settings
+from haina.customers import importing
+from haina.customers.api import import_download, read_import_file
 from haina.customers.identity import merge as merges
 from haina.customers.identity import profile as profiles
 from haina.customers.identity.models import CustomerStatus, ReviewStatus
@@ -157,6 +161,94 @@ def reject_review(
     request: Request, review_id: ObjectId, actor: CustomersManager, session: SessionDep
 ) -> Response:
     return _decide(request, session, actor, review_id, accept=False)
+
+
+# ── Import a list (Excel/CSV) ────────────────────────────────────────────────────────────────
+# Declared before /customers/{customer_id}: routes match in order.
+
+
+def _import_page(
+    request: Request,
+    session: Session,
+    *,
+    found: importing.ImportPreview | None = None,
+    filename: str = "",
+    download: str = "",
+    error: importing.ImportFileError | None = None,
+) -> HTMLResponse:
+    language = language_of(request)
+    context = {
+        **_common(request),
+        "found": found,
+        "filename": filename,
+        "download": download,
+        "fields": importing.RECORD_FIELDS,
+        "chinese_headers": importing.CHINESE_HEADERS,
+        "max_rows": importing.MAX_ROWS,
+        "flash_error": gettext(language, error.key, default=error.message, **error.params) if error else "",
+    }
+    return render(
+        request, "customers/import.html", context, session=session, status_code=422 if error else 200
+    )
+
+
+@router.get("/customers/import")
+def import_page(request: Request, actor: CustomersManager, session: SessionDep) -> HTMLResponse:
+    """Upload a customer list (Excel/CSV) and see which rows the matcher would merge."""
+    return _import_page(request, session)
+
+
+@router.post("/customers/import")
+def import_preview(
+    request: Request,
+    actor: CustomersManager,
+    session: SessionDep,
+    file: Annotated[UploadFile, File()],
+) -> HTMLResponse:
+    filename = file.filename or ""
+    try:
+        records = read_import_file(file)
+    except importing.ImportFileError as error:
+        return _import_page(request, session, filename=filename, error=error)
+    result = importing.link_records(records)
+    found = importing.preview(records, result, reveal_phones=actor.may_see_pii)
+    audit.record(
+        session,
+        "customers.import_previewed",
+        actor=actor,
+        target_type="customer_import",
+        target_id=filename[:64],
+        detail={"rows": found.rows, "merged_rows": found.merged_rows, "review_pairs": found.review_pairs},
+    )
+    download = "data:text/csv;charset=utf-8;base64," + base64.b64encode(importing.result_csv(result)).decode(
+        "ascii"
+    )
+    return _import_page(request, session, found=found, filename=filename, download=download)
+
+
+@router.post("/customers/import/result")
+def import_result(
+    request: Request,
+    actor: CustomersManager,
+    session: SessionDep,
+    file: Annotated[UploadFile, File()],
+    format: Annotated[str, Form(pattern="^(csv|xlsx)$")] = "csv",
+) -> Response:
+    """The record_id → cluster_id file of an uploaded list, without a preview first."""
+    try:
+        records = read_import_file(file)
+    except importing.ImportFileError as error:
+        return _import_page(request, session, filename=file.filename or "", error=error)
+    result = importing.link_records(records)
+    audit.record(
+        session,
+        "customers.import_linked",
+        actor=actor,
+        target_type="customer_import",
+        target_id=(file.filename or "")[:64],
+        detail={"rows": len(records), "format": format},
+    )
+    return import_download(result, format)
 
 
 # ── Profile and timeline ─────────────────────────────────────────────────────────────────────

@@ -35,6 +35,8 @@ ROUTERS = (
     "haina.connections.views",
     "haina.customers.api",
     "haina.customers.views",
+    "haina.archive.api",
+    "haina.archive.views",
 )
 
 

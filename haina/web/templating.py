@@ -42,7 +42,7 @@ MODULES: tuple[NavItem, ...] = (
     NavItem("customers", "/customers", Permission.CUSTOMERS_READ, "customers", is_built=True),
     NavItem("tags", "/tags", Permission.CUSTOMERS_READ, "tags"),
     NavItem("engage", "/engage", Permission.MARKETING_MANAGE, "engage"),
-    NavItem("archive", "/archive", Permission.CHATS_READ, "archive"),
+    NavItem("archive", "/archive", Permission.CHATS_READ, "archive", is_built=True),
     NavItem("campaigns", "/campaigns", Permission.MARKETING_MANAGE, "campaigns"),
     NavItem("tickets", "/tickets", Permission.TICKETS_READ, "tickets"),
     NavItem("settlement", "/settlement", Permission.MONEY_READ, "settlement"),

@@ -40,6 +40,8 @@ PATH_SAMPLES: dict[str, Callable[[TenantFixture], str]] = {
     "customer_id": lambda tenant: tenant.extra["customer_id"],
     "merge_id": lambda tenant: tenant.extra["merge_id"],
     "review_id": lambda tenant: tenant.extra["review_id"],
+    "conversation_id": lambda tenant: tenant.extra["conversation_id"],
+    "rule_id": lambda tenant: tenant.extra["rule_id"],
 }
 
 # Request bodies for unsafe methods: (method, path) → {"json": …} or {"data": …}; made fresh per call.
@@ -87,6 +89,11 @@ BODY_SAMPLES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
         }
     },
     ("POST", "/platforms/{connection_id}/active"): lambda: {"data": {"is_active": "true"}},
+    # An imported list of two rows: previewed or linked, nothing is stored.
+    ("POST", "/api/v1/customers/import/preview"): lambda: {"files": {"file": _IMPORT_SAMPLE}},
+    ("POST", "/api/v1/customers/import/result"): lambda: {"files": {"file": _IMPORT_SAMPLE}},
+    ("POST", "/customers/import"): lambda: {"files": {"file": _IMPORT_SAMPLE}},
+    ("POST", "/customers/import/result"): lambda: {"files": {"file": _IMPORT_SAMPLE}},
     # An unknown other customer: allowed roles get 404 after authorising, nothing is merged.
     ("POST", "/api/v1/customers/{customer_id}/merge"): lambda: {"json": {"other_id": "0" * 32}},
     ("POST", "/customers/{customer_id}/merge"): lambda: {"data": {"other_id": "0" * 32}},
@@ -98,7 +105,30 @@ BODY_SAMPLES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
             "max_accounts_per_key": 8,
         }
     },
+    ("POST", "/api/v1/archive/keys"): lambda: {
+        "json": {"version": uuid.uuid4().int % 10**6 + 1, "private_key_pem": _archive_key_pem()}
+    },
+    ("POST", "/api/v1/archive/words"): lambda: {"json": {"word": f"词{uuid.uuid4().hex[:8]}"}},
+    ("POST", "/api/v1/archive/rules"): lambda: {
+        "json": {"kind": "word", "phrase": f"词{uuid.uuid4().hex[:8]}"}
+    },
 }
+
+
+_IMPORT_SAMPLE = ("list.csv", "编号,姓名,手机\n1,张伟,13812345678\n2,李娜,15900001111\n".encode(), "text/csv")
+
+
+def _archive_key_pem() -> str:
+    """One RSA private key for every key-upload sample (generating one per call is slow)."""
+    global _ARCHIVE_KEY
+    if _ARCHIVE_KEY is None:
+        from haina.sandbox.emulators.wecom_archive import generate_archive_key_pair
+
+        _ARCHIVE_KEY = generate_archive_key_pair()[0]
+    return _ARCHIVE_KEY
+
+
+_ARCHIVE_KEY: str | None = None
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 PARAM = re.compile(r"{(\w+)(?::\w+)?}")
@@ -153,6 +183,23 @@ def _prepare_extra(database: Any, tenant: TenantFixture) -> None:
         tenant.extra["delivery_id"] = delivery.id
     _prepare_connection(database, tenant)
     _prepare_customers(database, tenant)
+    _prepare_archive(database, tenant)
+
+
+def _prepare_archive(database: Any, tenant: TenantFixture) -> None:
+    """An archived conversation (of no agent) and a keyword rule in this tenant."""
+    from haina.archive.models import ArchiveConversation, KeywordRule
+
+    with database.unit_of_work() as session:
+        conversation = ArchiveConversation(
+            tenant_id=tenant.id, key="single:rocky:wmMatrix", kind="single", staff_userid="rocky",
+            peer_userid="wmMatrix", roomid="", message_count=0,
+        )  # fmt: skip
+        rule = KeywordRule(tenant_id=tenant.id, kind="word", phrase="投诉", is_active=True)
+        session.add_all([conversation, rule])
+        session.flush()
+        tenant.extra["conversation_id"] = conversation.id
+        tenant.extra["rule_id"] = rule.id
 
 
 def _prepare_connection(database: Any, tenant: TenantFixture) -> None:

@@ -16,6 +16,7 @@ class Permission(StrEnum):
     CUSTOMERS_MANAGE = "customers.manage"
     PII_READ = "pii.read"  # see phone numbers unmasked
     CHATS_READ = "chats.read"
+    CHATS_MANAGE = "chats.manage"  # archive keys, tenant words, keyword alert rules
     MARKETING_MANAGE = "marketing.manage"
     TICKETS_READ = "tickets.read"
     TICKETS_MANAGE = "tickets.manage"

@@ -1,0 +1,118 @@
+"""Console: the message archive (/archive) — search with filters and highlights, the actor's
+conversations, recent keyword alerts — and one conversation (/archive/conversations/{id}).
+Reads go through the same scoped, audited service functions as the API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse
+
+from haina.archive import service
+from haina.core import clock
+from haina.core.auth.actor import Actor
+from haina.core.auth.permissions import Permission
+from haina.core.i18n import gettext
+from haina.web.security import require
+from haina.web.templating import language_of
+from haina.web.views import ConsoleRoute, SessionDep, SettingsDep, render
+
+router = APIRouter(route_class=ConsoleRoute, include_in_schema=False, default_response_class=HTMLResponse)
+
+ChatsReader = Annotated[Actor, require(Permission.CHATS_READ)]
+ShortText = Annotated[str, Query(max_length=64)]
+INSIGHT_DAYS = 90
+MESSAGE_TYPES = ("text", "image", "voice", "video", "file", "link", "mixed", "chatrecord", "revoke")
+
+
+def _day(value: str, *, end: bool = False) -> datetime | None:
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return day + timedelta(days=1) if end else day
+
+
+@router.get("/archive")
+def archive_page(
+    request: Request,
+    actor: ChatsReader,
+    session: SessionDep,
+    settings: SettingsDep,
+    q: Annotated[str, Query(max_length=200)] = "",
+    staff: ShortText = "",
+    msgtype: ShortText = "",
+    since: Annotated[str, Query(max_length=10)] = "",
+    until: Annotated[str, Query(max_length=10)] = "",
+) -> HTMLResponse:
+    searched = bool(q.strip() or staff or msgtype or since or until)
+    context: dict[str, Any] = {
+        "query": q,
+        "staff": staff,
+        "msgtype": msgtype,
+        "since": since,
+        "until": until,
+        "message_types": MESSAGE_TYPES,
+        "searched": searched,
+        "hits": [],
+        "conversations": service.list_conversations(session, actor, 30),
+        "alerts": service.list_alerts(session, actor, 20),
+        "can_manage": actor.can(Permission.CHATS_MANAGE),
+    }
+    if searched:
+        filters = service.SearchFilters(
+            staff_userid=staff or None,
+            msgtype=msgtype or None,
+            since=_day(since),
+            until=_day(until, end=True),
+        )
+        context["hits"] = service.search(session, actor, settings, q, filters, limit=50).hits
+    now = clock.now()
+    found = service.insights(session, actor, since=now - timedelta(days=INSIGHT_DAYS), until=now)
+    context["insights"] = found
+    context["insight_days"] = INSIGHT_DAYS
+    context["heatmap"] = _heatmap_chart(request, found) if any(map(any, found.heatmap)) else None
+    if context["can_manage"]:
+        context["status"] = service.status(session, actor.tenant_id)
+        context["rules"] = service.list_rules(session, actor.tenant_id)
+        context["words"] = service.list_words(session, actor.tenant_id)
+    return render(request, "archive/index.html", context, session=session)
+
+
+@router.get("/archive/conversations/{conversation_id}")
+def conversation_page(
+    request: Request,
+    conversation_id: Annotated[str, Path(max_length=32)],
+    actor: ChatsReader,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> HTMLResponse:
+    view = service.open_conversation(session, actor, settings, conversation_id)
+    messages = [(row, service.searchable_text(content)) for row, content in view.messages]
+    context = {"conversation": view.conversation, "messages": messages}
+    return render(request, "archive/conversation.html", context, session=session)
+
+
+def _heatmap_chart(request: Request, found: service.Insights) -> dict[str, Any]:
+    """An ECharts option: customer messages by weekday (rows) × hour (columns)."""
+    language = language_of(request)
+    days = [gettext(language, f"archive.weekday.{number}") for number in range(7)]
+    data = [[hour, day, count] for day, row in enumerate(found.heatmap) for hour, count in enumerate(row)]
+    return {
+        "tooltip": {"position": "top"},
+        "grid": {"left": 8, "right": 16, "top": 8, "bottom": 48, "containLabel": True},
+        "xAxis": {"type": "category", "data": [f"{hour}" for hour in range(24)], "splitArea": {"show": True}},
+        "yAxis": {"type": "category", "data": days, "splitArea": {"show": True}},
+        "visualMap": {
+            "min": 0,
+            "max": max(max(row) for row in found.heatmap) or 1,
+            "calculable": True,
+            "orient": "horizontal",
+            "left": "center",
+            "bottom": 0,
+            "inRange": {"color": ["#f0f5ff", "#1677ff"]},
+        },
+        "series": [{"type": "heatmap", "data": data, "label": {"show": False}}],
+    }
