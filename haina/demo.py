@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+
 from sqlalchemy import select
 
 from haina.core.auth.models import User
@@ -122,3 +125,80 @@ def first_sync(database: Database, settings: Settings) -> None:
             identity.rebuild(session, tenant.id, settings=settings)
     except Exception:  # noqa: BLE001 - the demo keeps running; resolution goes on incrementally
         logging.getLogger(__name__).exception("the demo's OneID rebuild failed")
+
+
+ARCHIVE_PULL_SECONDS = 30.0
+
+
+def connect_demo_archive(database: Database, settings: Settings, state: SandboxState) -> None:
+    """Give the demo tenant a 会话存档 key (once, version 1) and register its public half with the
+    sandbox's corp, as an admin does in the WeCom console; the sandbox then archives its chats."""
+    from cryptography.hazmat.primitives import serialization
+
+    from haina.archive import service as archive
+    from haina.core.auth.actor import Actor
+    from haina.sandbox.emulators.wecom_archive import generate_archive_key_pair, set_archive_public_key
+
+    with database.unit_of_work() as session:
+        tenant = get_or_create_tenant(session, DEMO_TENANT, "海纳演示旗舰店")
+        keys = archive.private_keys(session, tenant.id, settings)
+        if 1 not in keys:
+            owner = session.scalar(
+                select(User).where(User.tenant_id == tenant.id, User.role == Role.OWNER.value)
+            )
+            if owner is None:
+                return
+            actor = Actor(owner.id, tenant.id, owner.username, owner.display_name, owner.role, via="demo")
+            private_pem, _ = generate_archive_key_pair()
+            archive.add_key(session, actor, settings, 1, private_pem)
+            keys = {1: private_pem}
+    private_key = serialization.load_pem_private_key(keys[1].encode("ascii"), password=None)
+    public_pem = private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    set_archive_public_key(state, 1, public_pem)
+
+
+def pull_demo_archive(
+    database: Database, settings: Settings, state: SandboxState, *, wecom_url: str = ""
+) -> int:
+    """One archive intake of the demo tenant from the embedded sandbox (its WeCom emulator at
+    `wecom_url`, by default the server's /sandbox/wecom); returns the messages stored."""
+    from haina.archive import tasks as archive_tasks
+    from haina.archive.sources import SandboxDecryptor, WeComHttpSource
+    from haina.platforms.base import Credentials, Endpoint
+    from haina.platforms.wecom.client import WeComClient
+
+    world = state.world
+    with database.unit_of_work() as session:
+        tenant_id = get_or_create_tenant(session, DEMO_TENANT, "海纳演示旗舰店").id
+    client = WeComClient(
+        Credentials(world.corp_id, world.corp_secret),
+        Endpoint(wecom_url or f"{settings.base_url.rstrip('/')}/sandbox/wecom"),
+    )
+    try:
+        result = archive_tasks.run_intake(
+            database, tenant_id, world.corp_id, WeComHttpSource(client), SandboxDecryptor()
+        )
+    finally:
+        client.close()
+    return result.stored
+
+
+def keep_pulling_demo_archive(
+    database: Database, settings: Settings, state: SandboxState, stop: threading.Event
+) -> None:
+    """The demo's archive schedule: pull now, then every ARCHIVE_PULL_SECONDS until `stop`."""
+    log = logging.getLogger(__name__)
+    try:
+        connect_demo_archive(database, settings, state)
+    except Exception:  # noqa: BLE001 - the demo runs on without its archive
+        log.exception("the demo's archive key could not be set up")
+        return
+    while True:
+        try:
+            pull_demo_archive(database, settings, state)
+        except Exception:  # noqa: BLE001 - a failed pull is retried at the next tick
+            log.exception("the demo's archive pull failed")
+        if stop.wait(ARCHIVE_PULL_SECONDS):
+            return

@@ -72,21 +72,28 @@ def create_app(
 
             runner = start_runner(settings, database)
         app.state.event_runner = runner
+        stop_demo = threading.Event()
         if sandbox is not None and start_workers:
             if settings.demo_mode:
-                from haina.demo import connect_demo_tenant
+                from haina.demo import connect_demo_tenant, first_sync, keep_pulling_demo_archive
 
                 connect_demo_tenant(database, settings, sandbox.state)
                 # The first backfill now rather than at the scheduler's first tick, then OneID.
-                from haina.demo import first_sync
-
                 threading.Thread(
                     target=first_sync, args=(database, settings), name="haina-demo-first-sync", daemon=True
+                ).start()
+                # The sandbox corp archives its chats; the demo pulls them like a scheduled intake.
+                threading.Thread(
+                    target=keep_pulling_demo_archive,
+                    args=(database, settings, sandbox.state, stop_demo),
+                    name="haina-demo-archive",
+                    daemon=True,
                 ).start()
             sandbox.start()
         try:
             yield
         finally:
+            stop_demo.set()
             if sandbox is not None:
                 sandbox.stop()
             if runner is not None:
