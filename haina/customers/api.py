@@ -265,15 +265,7 @@ def import_result(
 ) -> Response:
     """`record_id,cluster_id` for every row, the file `haina oneid link` writes (or as .xlsx)."""
     records = read_import_file(file)
-    result = importing.link_records(records)
-    audit.record(
-        session,
-        "customers.import_linked",
-        actor=actor,
-        target_type="customer_import",
-        target_id=(file.filename or "")[:64],
-        detail={"rows": len(records), "format": format},
-    )
+    result = importing.link_upload(session, actor, records, file.filename or "", format)
     return import_download(result, format)
 
 

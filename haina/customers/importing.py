@@ -23,6 +23,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from haina.core.audit import service as audit
+from haina.core.auth.actor import Actor
 from haina.core.crypto import mask_phone
 from haina.core.errors import InvalidInput
 from haina.customers.matching import RECORD_FIELDS, LinkResult, ScoredPair, chinese_customer_settings, link
@@ -263,6 +267,22 @@ def link_records(records: list[dict[str, str]]) -> LinkResult:
         review_probability=min(settings.review_probability, MERGE_PROBABILITY),
     )
     return link(records, settings)
+
+
+def link_upload(
+    session: Session, actor: Actor, records: list[dict[str, str]], filename: str, format: str
+) -> LinkResult:
+    """Link an uploaded list for download (API and console alike), recorded in the audit log."""
+    result = link_records(records)
+    audit.record(
+        session,
+        "customers.import_linked",
+        actor=actor,
+        target_type="customer_import",
+        target_id=filename[:64],
+        detail={"rows": len(records), "format": format},
+    )
+    return result
 
 
 def result_rows(result: LinkResult) -> list[tuple[str, str]]:

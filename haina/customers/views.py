@@ -239,15 +239,7 @@ def import_result(
         records = read_import_file(file)
     except importing.ImportFileError as error:
         return _import_page(request, session, filename=file.filename or "", error=error)
-    result = importing.link_records(records)
-    audit.record(
-        session,
-        "customers.import_linked",
-        actor=actor,
-        target_type="customer_import",
-        target_id=(file.filename or "")[:64],
-        detail={"rows": len(records), "format": format},
-    )
+    result = importing.link_upload(session, actor, records, file.filename or "", format)
     return import_download(result, format)
 
 
