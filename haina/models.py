@@ -11,6 +11,7 @@ MODEL_MODULES = (
     "haina.customers.models",
     "haina.archive.models",
     "haina.customers.identity.models",
+    "haina.tags.models",
 )
 
 

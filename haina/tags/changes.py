@@ -1,0 +1,159 @@
+"""The one writer of who carries which tag: rows, history and events change together.
+
+Rules, people and WeCom all end here, so a tag change always leaves a `customer_tags` row (or
+its absence), a `tag_changes` line for the timeline and a `tag.added` / `tag.removed` event
+(which the WeCom mirror and other reactions follow), in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, or_, select, tuple_
+from sqlalchemy.orm import Session
+
+from haina.core import clock
+from haina.core.database import new_id
+from haina.core.events.outbox import emit_many
+from haina.tags.models import CustomerTag, TagChange
+
+TAG_ADDED = "tag.added"
+TAG_REMOVED = "tag.removed"
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Change:
+    customer_id: str
+    tag_id: str
+    tag_name: str
+    source: str  # models.TagSource
+    reason: str  # the rule's name, or who did it
+
+
+@dataclass
+class Applied:
+    added: list[Change]
+    removed: list[Change]
+
+
+def _chunks(items: Sequence[Change]) -> Iterable[Sequence[Change]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def _held(session: Session, tenant_id: str, changes: Sequence[Change]) -> set[tuple[str, str]]:
+    held: set[tuple[str, str]] = set()
+    for chunk in _chunks(changes):
+        pairs = list({(change.customer_id, change.tag_id) for change in chunk})
+        if session.get_bind().dialect.name == "postgresql":
+            condition = tuple_(CustomerTag.customer_id, CustomerTag.tag_id).in_(pairs)
+        else:
+            condition = or_(*(and_(CustomerTag.customer_id == c, CustomerTag.tag_id == t) for c, t in pairs))
+        rows = session.execute(
+            select(CustomerTag.customer_id, CustomerTag.tag_id).where(
+                CustomerTag.tenant_id == tenant_id, condition
+            )
+        )
+        held.update((row.customer_id, row.tag_id) for row in rows)
+    return held
+
+
+def _unique(changes: Sequence[Change]) -> list[Change]:
+    seen: dict[tuple[str, str], Change] = {}
+    for change in changes:
+        seen.setdefault((change.customer_id, change.tag_id), change)
+    return list(seen.values())
+
+
+def apply(
+    session: Session,
+    tenant_id: str,
+    *,
+    add: Sequence[Change] = (),
+    remove: Sequence[Change] = (),
+    at: datetime | None = None,
+    origin: dict[tuple[str, str], str] | None = None,
+) -> Applied:
+    """Add and remove tags; a pair already in the wanted state is left alone (no history, no event).
+
+    `origin` maps (customer_id, tag_id) of an addition to the customer that carried it before a
+    merge. Returns what actually changed.
+    """
+    at = at or clock.now()
+    additions = _unique(add)
+    removals = _unique(remove)
+    held = _held(session, tenant_id, additions + removals) if additions or removals else set()
+    added = [change for change in additions if (change.customer_id, change.tag_id) not in held]
+    removed = [change for change in removals if (change.customer_id, change.tag_id) in held]
+    origin = origin or {}
+    if added:
+        session.execute(
+            insert(CustomerTag),
+            [
+                {
+                    "tenant_id": tenant_id,
+                    "customer_id": change.customer_id,
+                    "tag_id": change.tag_id,
+                    "source": change.source,
+                    "reason": change.reason[:200],
+                    "origin_customer_id": origin.get((change.customer_id, change.tag_id)),
+                    "added_at": at,
+                }
+                for change in added
+            ],
+        )
+    for chunk in _chunks(removed):
+        by_tag: dict[str, list[str]] = {}
+        for change in chunk:
+            by_tag.setdefault(change.tag_id, []).append(change.customer_id)
+        for tag_id, customer_ids in by_tag.items():
+            session.execute(
+                delete(CustomerTag).where(
+                    CustomerTag.tenant_id == tenant_id,
+                    CustomerTag.tag_id == tag_id,
+                    CustomerTag.customer_id.in_(customer_ids),
+                )
+            )
+    record(session, tenant_id, added, removed, at)
+    return Applied(added=added, removed=removed)
+
+
+def record(
+    session: Session, tenant_id: str, added: Sequence[Change], removed: Sequence[Change], at: datetime
+) -> None:
+    """History lines and events for changes already written (bulk paths write rows themselves)."""
+    rows: list[dict[str, Any]] = []
+    events: list[tuple[str, str, dict[str, Any]]] = []
+    for action, event_type, changes in (("added", TAG_ADDED, added), ("removed", TAG_REMOVED, removed)):
+        for change in changes:
+            rows.append(
+                {
+                    "id": new_id(),
+                    "tenant_id": tenant_id,
+                    "customer_id": change.customer_id,
+                    "tag_id": change.tag_id,
+                    "tag_name": change.tag_name,
+                    "action": action,
+                    "source": change.source,
+                    "reason": change.reason[:200],
+                    "at": at,
+                }
+            )
+            events.append((tenant_id, event_type, payload(change)))
+    if rows:
+        session.execute(insert(TagChange), rows)
+        emit_many(session, events)
+
+
+def payload(change: Change) -> dict[str, Any]:
+    return {
+        "customer_id": change.customer_id,
+        "tag_id": change.tag_id,
+        "tag_name": change.tag_name,
+        "source": change.source,
+        "reason": change.reason,
+    }
