@@ -12,6 +12,7 @@ pair by pair in C).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -184,7 +185,7 @@ def _field_values(records: Sequence[Mapping[str, Any]], name: str) -> list[Any]:
 
 
 @dataclass(kw_only=True)
-class Comparison:
+class Comparison(ABC):
     """One aspect two records can agree on. Subclasses define features() and compare().
 
     role: "identifier" values belong to one person (phone, id number): disagreement is a conflict
@@ -220,8 +221,9 @@ class Comparison:
         array, codes = encode(values)
         return {"value": array, "code": codes}
 
+    @abstractmethod
     def compare(self, left: PairFeatures, right: PairFeatures) -> np.ndarray:
-        raise NotImplementedError
+        """The agreement level (index into level_names) of each pair."""
 
     def agrees(self, left: str, right: str) -> bool:
         """Scalar check used by clustering: do two (non-empty) values not contradict each other?"""
