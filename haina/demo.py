@@ -125,6 +125,82 @@ def first_sync(database: Database, settings: Settings) -> None:
             identity.rebuild(session, tenant.id, settings=settings)
     except Exception:  # noqa: BLE001 - the demo keeps running; resolution goes on incrementally
         logging.getLogger(__name__).exception("the demo's OneID rebuild failed")
+    try:
+        seed_demo_tags(database)
+    except Exception:  # noqa: BLE001 - the demo runs on without its sample tags
+        logging.getLogger(__name__).exception("the demo's tags could not be seeded")
+
+
+# Tag groups → tags (name, rule or None for a manual tag); segments (name, definition).
+_IN_90_DAYS = {"field": "order_count", "op": ">=", "value": 3, "days": 90}
+DEMO_TAGS: tuple[tuple[str, tuple[tuple[str, dict[str, object] | None], ...]], ...] = (
+    (
+        "消费行为",
+        (
+            ("复购3次+", {"all": [_IN_90_DAYS]}),
+            ("沉睡客户", {"all": [
+                {"field": "no_order_in_days", "op": "=", "value": 90},
+                {"field": "order_count", "op": ">=", "value": 1},
+            ]}),
+            ("天猫高客单", {"all": [
+                {"field": "order_amount", "op": ">=", "value": 100_000, "platforms": ["tmall"]},
+            ]}),
+        ),
+    ),
+    ("肤质", (("敏感肌", {"all": [{"field": "chat_keyword", "op": "contains", "value": "过敏"}]}),)),
+    ("客户意向", (("高意向", None), ("待回访", None), ("VIP", None))),
+)  # fmt: skip
+DEMO_SEGMENTS: tuple[tuple[str, str, dict[str, object]], ...] = (
+    ("近 90 天高频复购", "90 天内下单 3 次及以上", {"all": [_IN_90_DAYS]}),
+    ("待唤醒老客", "买过 2 次以上、90 天没有再下单", {"all": [
+        {"field": "order_count", "op": ">=", "value": 2},
+        {"field": "no_order_in_days", "op": "=", "value": 90},
+    ]}),
+)  # fmt: skip
+
+
+def seed_demo_tags(database: Database, *, manual_sample: int = 3) -> int:
+    """The demo tenant's sample tag groups, manual and rule tags and segments, made through the
+    tags service (idempotent: what exists by name is left alone); rule tags are evaluated by the
+    event runner. A few customers get the manual tag 高意向. Returns how many tags were created."""
+    from haina.core.auth.actor import Actor
+    from haina.customers.identity.models import Customer, CustomerStatus
+    from haina.tags import service as tags
+
+    created = 0
+    with database.unit_of_work() as session:
+        tenant = get_or_create_tenant(session, DEMO_TENANT, "海纳演示旗舰店")
+        owner = session.scalar(select(User).where(User.tenant_id == tenant.id, User.role == Role.OWNER.value))
+        if owner is None:
+            return 0
+        actor = Actor(owner.id, tenant.id, owner.username, owner.display_name, owner.role, via="demo")
+        groups = {group.name: group for group in tags.list_groups(session, tenant.id)}
+        for group_name, wanted in DEMO_TAGS:
+            group = groups.get(group_name) or tags.create_group(session, actor, group_name)
+            existing = {tag.name for tag in tags.list_tags(session, tenant.id, group_id=group.id)}
+            for name, rule in wanted:
+                if name not in existing:
+                    kind = "rule" if rule else "manual"
+                    tags.create_tag(session, actor, tags.TagInput(name, group.id, kind=kind, rule=rule))
+                    created += 1
+        segments = {segment.name for segment in tags.list_segments(session, tenant.id)}
+        for name, description, definition in DEMO_SEGMENTS:
+            if name not in segments:
+                tags.create_segment(session, actor, name=name, definition=definition, description=description)
+        hot = next(
+            (tag for tag in tags.list_tags(session, tenant.id, kind="manual") if tag.name == "高意向"), None
+        )
+        sample = list(
+            session.scalars(
+                select(Customer.id)
+                .where(Customer.tenant_id == tenant.id, Customer.status == CustomerStatus.ACTIVE.value)
+                .order_by(Customer.created_at, Customer.id)
+                .limit(manual_sample)
+            )
+        )
+        if hot is not None and sample:
+            tags.tag_customers(session, actor, sample, [hot.id])
+    return created
 
 
 ARCHIVE_PULL_SECONDS = 30.0

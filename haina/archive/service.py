@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import Select, false, select
 from sqlalchemy.orm import Session
 
 from haina.archive import text as archive_text
@@ -20,6 +21,7 @@ from haina.archive.models import (
     ArchiveConversation,
     ArchiveKey,
     ArchiveMessage,
+    ArchiveToken,
     ArchiveWord,
     KeywordAlert,
     KeywordRule,
@@ -51,6 +53,8 @@ from haina.platforms.wecom.errors import ArchiveSdkError
 KEY_CONTEXT = "archive.private_key"
 CONTENT_CONTEXT = "archive.message"
 EVENT_KEYWORD_MATCHED = "archive.keyword_matched"
+# Customers who just said something (the tag engine re-evaluates chat_keyword rules for them).
+EVENT_MESSAGES_STORED = "archive.messages_stored"
 RULE_KINDS = ("word", "phone_leak")
 # Every message type of REFERENCE §1.7; anything else is stored raw and shown as unknown.
 KNOWN_TYPES = frozenset(
@@ -361,6 +365,9 @@ def _finish_stored(
     for alert in alerts:
         session.add(alert)
     session.flush()
+    speakers = sorted({row.customer_id for row, _ in stored if row.customer_id and not row.is_from_staff})
+    if speakers:
+        emit(session, tenant_id, EVENT_MESSAGES_STORED, {"customer_ids": speakers})
     for alert in alerts:
         emit(
             session,
@@ -484,6 +491,38 @@ def retry_undecrypted(
     result.stored = len(stored)
     result.alerts = _finish_stored(session, tenant_id, settings, stored)
     return result
+
+
+def customers_saying(
+    tenant_id: str,
+    settings: Settings,
+    word: str,
+    since: datetime | None = None,
+    *,
+    tenant_words: Iterable[str] = (),
+) -> Select[Any]:
+    """Ids of customers who sent a stored message having every word of `word` (by the token index,
+    so approximate: the words need not be adjacent), since `since`; may repeat an id."""
+    words = archive_text.query_words(word, tenant_words)
+    statement = select(ArchiveMessage.customer_id).where(
+        ArchiveMessage.tenant_id == tenant_id,
+        ArchiveMessage.status == MessageStatus.STORED,
+        ArchiveMessage.customer_id.is_not(None),
+        ArchiveMessage.is_from_staff.is_(False),
+    )
+    if not words:
+        return statement.where(false())
+    if since is not None:
+        statement = statement.where(ArchiveMessage.sent_at >= since)
+    for each in words:
+        postings = select(ArchiveToken.message_id).where(
+            ArchiveToken.tenant_id == tenant_id,
+            ArchiveToken.token == archive_text.token_key(settings.hash_key, tenant_id, each),
+        )
+        if since is not None:
+            postings = postings.where(ArchiveToken.sent_at >= since)
+        statement = statement.where(ArchiveMessage.id.in_(postings))
+    return statement
 
 
 def decrypt_content(row: ArchiveMessage, settings: Settings) -> dict[str, Any]:

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     # default while incremental candidates are narrower than a rebuild's blocking (the two
     # would then disagree); `haina oneid rebuild` with it on finds more (see the issue note).
     oneid_matcher: bool = False
+    # Tags: minutes between recomputations of each tenant's RFM scores and lifecycle stages.
+    lifecycle_refresh_minutes: float = Field(default=10.0, gt=0)
 
     cookie_secure: bool = Field(default=False)
 

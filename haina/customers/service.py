@@ -1154,3 +1154,61 @@ def snapshot(session: Session, tenant_id: str, *, settings: Settings | None = No
         "groups": groups,
         "coupons": coupons,
     }
+
+
+@dataclass(frozen=True)
+class WeComFollow:
+    """One member's follow relation with a WeCom contact, with the corp tag ids WeCom last said."""
+
+    contact_id: str
+    customer_id: str | None
+    corp_id: str
+    external_userid: str
+    staff_userid: str
+    tag_ids: tuple[str, ...]
+    is_active: bool
+
+
+def wecom_follows_of(
+    session: Session,
+    tenant_id: str,
+    *,
+    customer_ids: Sequence[str] = (),
+    contact_ids: Sequence[str] = (),
+    active_only: bool = True,
+) -> list[WeComFollow]:
+    """Follow relations of the WeCom contacts of these customers or contacts (the tag mirror's
+    view of who carries which corp tag)."""
+    from sqlalchemy import select
+
+    contact = models.Contact
+    follow = models.ContactFollow
+    query = select(
+        contact.id,
+        contact.customer_id,
+        contact.corp_id,
+        contact.external_userid,
+        follow.staff_userid,
+        follow.tag_ids,
+        follow.is_active,
+    ).join(follow, (follow.tenant_id == contact.tenant_id) & (follow.contact_id == contact.id))
+    query = query.where(contact.tenant_id == tenant_id)
+    if active_only:
+        query = query.where(follow.is_active.is_(True), contact.is_deleted.is_(False))
+    found: list[WeComFollow] = []
+    for column, values in ((contact.customer_id, customer_ids), (contact.id, contact_ids)):
+        wanted = sorted(set(values))
+        for start in range(0, len(wanted), 500):
+            for row in session.execute(query.where(column.in_(wanted[start : start + 500]))):
+                found.append(
+                    WeComFollow(
+                        contact_id=row[0],
+                        customer_id=row[1],
+                        corp_id=row[2],
+                        external_userid=row[3],
+                        staff_userid=row[4],
+                        tag_ids=tuple(row[5] or ()),
+                        is_active=bool(row[6]),
+                    )
+                )
+    return sorted(set(found), key=lambda f: (f.contact_id, f.staff_userid))

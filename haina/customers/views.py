@@ -81,6 +81,7 @@ def customers_page(
     settings: SettingsDep,
     q: Annotated[str, Query(max_length=100)] = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    notice: Annotated[str, Query(max_length=32)] = "",
 ) -> HTMLResponse:
     found, total = profiles.search_customers(
         session, actor, q, settings=settings, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
@@ -93,8 +94,19 @@ def customers_page(
         "page": page,
         "has_next": page * PAGE_SIZE < total,
         "can_manage": actor.can(Permission.CUSTOMERS_MANAGE),
+        "manual_tags": _manual_tags(session, actor.tenant_id)
+        if actor.can(Permission.CUSTOMERS_MANAGE)
+        else [],
+        "notice": _notice(request, notice),
     }
     return render(request, "customers/index.html", context, session=session)
+
+
+def _manual_tags(session: Session, tenant_id: str) -> list[Any]:
+    """Manual tags for the list's bulk action (the tags module depends on this one)."""
+    from haina.tags import service as tags
+
+    return tags.list_tags(session, tenant_id, kind="manual")
 
 
 # ── Review queue ─────────────────────────────────────────────────────────────────────────────

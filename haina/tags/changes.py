@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from haina.core import clock
@@ -49,6 +49,7 @@ def _held(session: Session, tenant_id: str, changes: Sequence[Change]) -> set[tu
     held: set[tuple[str, str]] = set()
     for chunk in _chunks(changes):
         pairs = list({(change.customer_id, change.tag_id) for change in chunk})
+        condition: ColumnElement[bool]
         if session.get_bind().dialect.name == "postgresql":
             condition = tuple_(CustomerTag.customer_id, CustomerTag.tag_id).in_(pairs)
         else:

@@ -87,7 +87,8 @@ class CustomerTag(Base):
     __tablename__ = "customer_tags"
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", "customer_id", "tag_id"),
-        Index("ix_customer_tags_tenant_id_tag_id", "tenant_id", "tag_id"),
+        # With customer_id: a batch chunk reads one tag's carriers in an id range (evaluation.py).
+        Index("ix_customer_tags_tenant_id_tag_id_customer_id", "tenant_id", "tag_id", "customer_id"),
     )
 
     tenant_id: Mapped[str] = mapped_column(String(32))
@@ -138,6 +139,9 @@ class TagEvaluation(Base):
     requested_by: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
+    # Touched after every chunk: a claim whose heartbeat went stale (its worker died) can be
+    # taken over; a fresh one means another worker is on it.
+    heartbeat_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
 

@@ -37,6 +37,9 @@ ROUTERS = (
     "haina.customers.views",
     "haina.archive.api",
     "haina.archive.views",
+    "haina.tags.lifecycle_views",
+    "haina.tags.api",
+    "haina.tags.views",
 )
 
 

@@ -40,7 +40,7 @@ class NavGroup:
 # Modules of the architecture that have no console pages yet; each gets a "coming soon" page.
 MODULES: tuple[NavItem, ...] = (
     NavItem("customers", "/customers", Permission.CUSTOMERS_READ, "customers", is_built=True),
-    NavItem("tags", "/tags", Permission.CUSTOMERS_READ, "tags"),
+    NavItem("tags", "/tags", Permission.CUSTOMERS_READ, "tags", is_built=True),
     NavItem("engage", "/engage", Permission.MARKETING_MANAGE, "engage"),
     NavItem("archive", "/archive", Permission.CHATS_READ, "archive", is_built=True),
     NavItem("campaigns", "/campaigns", Permission.MARKETING_MANAGE, "campaigns"),

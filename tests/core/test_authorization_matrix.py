@@ -12,6 +12,7 @@ test says so when one is missing.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -42,6 +43,9 @@ PATH_SAMPLES: dict[str, Callable[[TenantFixture], str]] = {
     "review_id": lambda tenant: tenant.extra["review_id"],
     "conversation_id": lambda tenant: tenant.extra["conversation_id"],
     "rule_id": lambda tenant: tenant.extra["rule_id"],
+    "group_id": lambda tenant: tenant.extra["tag_group_id"],
+    "tag_id": lambda tenant: tenant.extra["tag_id"],
+    "segment_id": lambda tenant: tenant.extra["segment_id"],
 }
 
 # Request bodies for unsafe methods: (method, path) → {"json": …} or {"data": …}; made fresh per call.
@@ -108,13 +112,46 @@ BODY_SAMPLES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
     ("POST", "/api/v1/archive/keys"): lambda: {
         "json": {"version": uuid.uuid4().int % 10**6 + 1, "private_key_pem": _archive_key_pem()}
     },
+    # Tags and segments: unknown groups, tags and customers answer 404 after authorising.
+    ("POST", "/api/v1/tag-groups"): lambda: {"json": {"name": f"组{uuid.uuid4().hex[:8]}"}},
+    ("PATCH", "/api/v1/tag-groups/{group_id}"): lambda: {"json": {"order": 1}},
+    ("POST", "/api/v1/tags"): lambda: {"json": {"group_id": "0" * 32, "name": "矩阵"}},
+    ("POST", "/api/v1/tags/bulk"): lambda: {"json": {"customer_ids": ["0" * 32], "tag_ids": ["0" * 32]}},
+    ("PATCH", "/api/v1/tags/{tag_id}"): lambda: {"json": {"description": "矩阵"}},
+    ("POST", "/api/v1/customers/{customer_id}/tags"): lambda: {"json": {"tag_ids": ["0" * 32]}},
+    ("POST", "/api/v1/segments"): lambda: {
+        "json": {"name": f"分群{uuid.uuid4().hex[:8]}", "definition": _SEGMENT_SAMPLE}
+    },
+    ("POST", "/api/v1/segments/count"): lambda: {"json": {"definition": _SEGMENT_SAMPLE}},
+    ("POST", "/api/v1/segments/preview"): lambda: {"json": {"definition": _SEGMENT_SAMPLE}},
+    ("PATCH", "/api/v1/segments/{segment_id}"): lambda: {"json": {"description": "矩阵"}},
+    ("POST", "/tags/groups"): lambda: {"data": {"name": f"组{uuid.uuid4().hex[:8]}"}},
+    ("POST", "/tags/groups/{group_id:hex32}/rename"): lambda: {"data": {"name": f"组{uuid.uuid4().hex[:8]}"}},
+    ("POST", "/tags/segments/count"): lambda: {"data": {"definition": json.dumps(_SEGMENT_SAMPLE)}},
+    ("POST", "/tags/segments/preview"): lambda: {"data": {"definition": json.dumps(_SEGMENT_SAMPLE)}},
+    ("POST", "/customers/{customer_id:hex32}/tags"): lambda: {"data": {"tag_id": "0" * 32}},
+    ("POST", "/tags/bulk"): lambda: {
+        "data": {"customer_ids": ["0" * 32], "tag_id": "0" * 32, "action": "add"}
+    },
     ("POST", "/api/v1/archive/words"): lambda: {"json": {"word": f"词{uuid.uuid4().hex[:8]}"}},
     ("POST", "/api/v1/archive/rules"): lambda: {
         "json": {"kind": "word", "phrase": f"词{uuid.uuid4().hex[:8]}"}
     },
+    # RFM settings that pass validation (allowed roles save them; they change no other table).
+    ("POST", "/tags/lifecycle/settings"): lambda: {
+        "data": {
+            "window_days": "365",
+            "band_method": "quantile",
+            "new_days": "30",
+            "active_days": "90",
+            "at_risk_days": "180",
+            "dormant_days": "365",
+        }
+    },
 }
 
 
+_SEGMENT_SAMPLE = {"all": [{"field": "order_count", "op": ">=", "value": 1, "days": 90}]}
 _IMPORT_SAMPLE = ("list.csv", "编号,姓名,手机\n1,张伟,13812345678\n2,李娜,15900001111\n".encode(), "text/csv")
 
 
@@ -184,6 +221,21 @@ def _prepare_extra(database: Any, tenant: TenantFixture) -> None:
     _prepare_connection(database, tenant)
     _prepare_customers(database, tenant)
     _prepare_archive(database, tenant)
+    _prepare_tags(database, tenant)
+
+
+def _prepare_tags(database: Any, tenant: TenantFixture) -> None:
+    """An empty tag group (the group routes delete it), a manual tag in another group, a segment."""
+    from haina.core.auth.actor import Actor
+    from haina.tags import service as tags
+
+    actor = Actor(tenant.users["owner"], tenant.id, tenant.usernames["owner"], "店主", "owner")
+    with database.unit_of_work() as session:
+        tenant.extra["tag_group_id"] = tags.create_group(session, actor, "空组").id
+        holder = tags.create_group(session, actor, "矩阵组")
+        tenant.extra["tag_id"] = tags.create_tag(session, actor, tags.TagInput("矩阵标签", holder.id)).id
+        segment = tags.create_segment(session, actor, name="矩阵分群", definition=_SEGMENT_SAMPLE)
+        tenant.extra["segment_id"] = segment.id
 
 
 def _prepare_archive(database: Any, tenant: TenantFixture) -> None:

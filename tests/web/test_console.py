@@ -250,16 +250,18 @@ def test_language_switch_changes_the_navigation(
 ) -> None:
     users = make_tenant(database, settings, "owner")
     sign_in(client, users["owner"])
-    chinese = client.get("/tags").text
-    assert nav_text(chinese, "tags") == "标签与分群 待上线"
+    chinese = client.get("/campaigns").text
+    assert nav_text(chinese, "campaigns") == "营销活动 待上线"
+    assert nav_text(chinese, "tags") == "标签与分群"
     assert nav_text(chinese, "audit") == "审计日志"
     assert '<html lang="zh-CN">' in chinese
     response = client.get(
-        "/lang/en", headers={"referer": "http://testserver/tags?page=2"}, follow_redirects=False
+        "/lang/en", headers={"referer": "http://testserver/campaigns?page=2"}, follow_redirects=False
     )
-    assert response.status_code == 303 and response.headers["location"] == "/tags?page=2"
-    english = client.get("/tags").text
-    assert nav_text(english, "tags") == "Tags &amp; segments Soon"
+    assert response.status_code == 303 and response.headers["location"] == "/campaigns?page=2"
+    english = client.get("/campaigns").text
+    assert nav_text(english, "campaigns") == "Campaigns Soon"
+    assert nav_text(english, "tags") == "Tags &amp; segments"
     assert nav_text(english, "audit") == "Audit log"
     assert "Coming soon" in english and "即将上线" not in english
     client.get("/lang/zh-CN")

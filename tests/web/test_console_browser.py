@@ -170,8 +170,8 @@ def test_console_in_chromium(console: Console) -> None:
         expect(sidebar).to_be_visible()
         expect(page.locator("[data-nav-toggle]")).to_have_attribute("aria-expanded", "true")
         page.screenshot(path=str(console.shots / "nav-open-phone-zh.png"))
-        page.click('[data-nav="tags"]')
-        expect(page).to_have_url(console.url + "/tags")
+        page.click('[data-nav="campaigns"]')
+        expect(page).to_have_url(console.url + "/campaigns")
         expect(page.locator('[data-state="coming-soon"] .empty-badge')).to_have_text("即将上线")
         expect(sidebar).to_be_hidden()
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, (

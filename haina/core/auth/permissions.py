@@ -26,6 +26,7 @@ class Permission(StrEnum):
     ANALYTICS_READ = "analytics.read"
     PLATFORMS_MANAGE = "platforms.manage"
     EXPORT = "export"
+    CUSTOMERS_EXPORT = "customers.export"  # customer lists as files (finance exports money, not these)
 
 
 class Role(StrEnum):
@@ -57,6 +58,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.TICKETS_READ,
             Permission.ANALYTICS_READ,
             Permission.EXPORT,
+            Permission.CUSTOMERS_EXPORT,
         }
     ),
     Role.AGENT: frozenset(

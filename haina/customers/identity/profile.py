@@ -63,7 +63,14 @@ MASKED_QUERY = re.compile(r"^1\d{2}\*{4}\d{4}$")
 ACCOUNT_IDENTITY_KINDS = ("open_uid", "buyer_id", "fans_id", "unionid", "pos_member", "external_userid")
 
 # Channels of the timeline.
-CHANNELS = ("wecom", "taobao", "tmall", "youzan", "jd", "pdd", "douyin", "pos", "system")
+CHANNELS = ("wecom", "taobao", "tmall", "youzan", "jd", "pdd", "douyin", "pos", "system", "tags")
+
+
+def _tag_names(session: Session, tenant_id: str, customer_id: str) -> list[str]:
+    """The customer's tags (the tags module depends on this one: imported when used)."""
+    from haina.tags import service as tags
+
+    return [item.name for item in tags.tags_of_customers(session, tenant_id, [customer_id])[customer_id]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -442,6 +449,7 @@ def get_profile(
         stats=_stats(orders, refunds),
         merges=merges,
         reviews=reviews,
+        tags=_tag_names(session, tenant_id, customer.id),
     )
 
 
@@ -534,6 +542,10 @@ def timeline(
                     {**detail, "actor": merge.undone_by_name},
                 )
             )
+    from haina.tags import service as tags
+
+    for change in tags.timeline_entries(session, tenant_id, customer.id, limit=limit):
+        entries.append(TimelineEntry(change["at"], "tags", change["kind"], change["title"], change["detail"]))
     if channel:
         entries = [entry for entry in entries if entry.channel == channel]
     entries.sort(key=lambda entry: (entry.at, entry.kind), reverse=True)
@@ -596,6 +608,7 @@ def sidebar(session: Session, actor: Actor, external_userid: str, *, latest: int
         by_platform=by_platform,
         stats=_stats(orders, []),
         follows=_follows(session, tenant_id, customer.id),
+        tags=_tag_names(session, tenant_id, customer.id),
     )
 
 

@@ -52,7 +52,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tenant_id", "customer_id", "tag_id", name=op.f("pk_customer_tags")),
     )
     with op.batch_alter_table("customer_tags", schema=None) as batch_op:
-        batch_op.create_index("ix_customer_tags_tenant_id_tag_id", ["tenant_id", "tag_id"], unique=False)
+        batch_op.create_index(
+            "ix_customer_tags_tenant_id_tag_id_customer_id",
+            ["tenant_id", "tag_id", "customer_id"],
+            unique=False,
+        )
 
     op.create_table(
         "lifecycle_days",
@@ -129,6 +133,7 @@ def upgrade() -> None:
         sa.Column("requested_by", sa.String(length=100), nullable=False),
         sa.Column("created_at", haina.core.database.UTCDateTime(timezone=True), nullable=False),
         sa.Column("started_at", haina.core.database.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("heartbeat_at", haina.core.database.UTCDateTime(timezone=True), nullable=True),
         sa.Column("finished_at", haina.core.database.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_tag_evaluations")),
     )
@@ -207,7 +212,7 @@ def downgrade() -> None:
     op.drop_table("rfm_settings")
     op.drop_table("lifecycle_days")
     with op.batch_alter_table("customer_tags", schema=None) as batch_op:
-        batch_op.drop_index("ix_customer_tags_tenant_id_tag_id")
+        batch_op.drop_index("ix_customer_tags_tenant_id_tag_id_customer_id")
 
     op.drop_table("customer_tags")
     with op.batch_alter_table("customer_scores", schema=None) as batch_op:

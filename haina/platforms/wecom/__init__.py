@@ -20,8 +20,9 @@ from haina.platforms.wecom.sync import CONTACTS, GROUPS
 
 class WeComConnector:
     platform = "wecom"
-    # Corp tags (sync.TAGS) have no canonical shape or storage until the tags module: the stream is
-    # ready, but not scheduled, so a sync does not fail on records nothing can store.
+    # Corp tags (sync.TAGS) are not a stream the spine stores: haina.tags.wecom_sync reads the corp's
+    # tag list itself (get_corp_tag_list) when a change_external_tag callback arrives or a contact
+    # carries a corp tag it does not know, and keeps Haina's tags and their TagMirror rows in step.
     streams: Mapping[str, Stream] = {"contacts": CONTACTS, "groups": GROUPS}
 
     def make_client(

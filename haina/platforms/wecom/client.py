@@ -192,8 +192,71 @@ class WeComClient:
         answer = self.post("/cgi-bin/externalcontact/groupchat/get", {"chat_id": chat_id, "need_name": 1})
         return answer.get("group_chat")
 
-    def corp_tags(self) -> list[object]:
-        return _list(self.post("/cgi-bin/externalcontact/get_corp_tag_list", {}), "tag_group")
+    def corp_tags(
+        self, *, tag_ids: list[str] | None = None, group_ids: list[str] | None = None
+    ) -> list[object]:
+        """get_corp_tag_list: every live tag, or those of `tag_ids` / `group_ids` (with `deleted`)."""
+        body: dict[str, Any] = {}
+        if tag_ids:
+            body["tag_id"] = tag_ids
+        if group_ids:
+            body["group_id"] = group_ids
+        return _list(self.post("/cgi-bin/externalcontact/get_corp_tag_list", body), "tag_group")
+
+    # -- the calls the WeCom tag mirror makes (haina.tags.wecom_sync) ------------------------------
+
+    def mark_tag(
+        self,
+        userid: str,
+        external_userid: str,
+        *,
+        add: list[str] | None = None,
+        remove: list[str] | None = None,
+    ) -> None:
+        """externalcontact/mark_tag: corp tags on one member's customer (at least one list non-empty)."""
+        body: dict[str, Any] = {"userid": userid, "external_userid": external_userid}
+        if add:
+            body["add_tag"] = add
+        if remove:
+            body["remove_tag"] = remove
+        self.post("/cgi-bin/externalcontact/mark_tag", body)
+
+    def add_corp_tag(
+        self, names: list[str], *, group_id: str = "", group_name: str = "", order: int | None = None
+    ) -> dict[str, Any]:
+        """externalcontact/add_corp_tag into `group_id`, or a group named `group_name` (created or
+        reused); returns the tag_group answered, with the new tags' ids."""
+        body: dict[str, Any] = {"tag": [{"name": name} for name in names]}
+        if group_id:
+            body["group_id"] = group_id
+        else:
+            body["group_name"] = group_name
+            if order is not None:
+                body["order"] = order
+        group = self.post("/cgi-bin/externalcontact/add_corp_tag", body).get("tag_group")
+        if not isinstance(group, dict):
+            raise PlatformError("unexpected_answer", "add_corp_tag answered without a tag_group")
+        return group
+
+    def edit_corp_tag(
+        self, tag_or_group_id: str, *, name: str | None = None, order: int | None = None
+    ) -> None:
+        """externalcontact/edit_corp_tag: rename or reorder a tag or a tag group (by its id)."""
+        body: dict[str, Any] = {"id": tag_or_group_id}
+        if name is not None:
+            body["name"] = name
+        if order is not None:
+            body["order"] = order
+        self.post("/cgi-bin/externalcontact/edit_corp_tag", body)
+
+    def del_corp_tag(self, *, tag_ids: list[str] | None = None, group_ids: list[str] | None = None) -> None:
+        """externalcontact/del_corp_tag: tags, or whole groups with their tags."""
+        body: dict[str, Any] = {}
+        if tag_ids:
+            body["tag_id"] = tag_ids
+        if group_ids:
+            body["group_id"] = group_ids
+        self.post("/cgi-bin/externalcontact/del_corp_tag", body)
 
 
 def _list(answer: Mapping[str, Any], name: str) -> list[object]:

@@ -210,15 +210,18 @@ def _contact_event(fields: Mapping[str, Any], corp_id: str, at: datetime | None)
     external_userid = text(fields, "ExternalUserID", required=True)
     staff = text(fields, "UserID", required=True)
     if meaning == "follow":
-        follow = FollowRelation(staff_userid=staff, add_channel_state=text(fields, "State"), created_at=at)
+        follows = [FollowRelation(staff_userid=staff, add_channel_state=text(fields, "State"), created_at=at)]
         if change == "edit_external_contact":
-            follow.created_at = None  # an edit says nothing of when the relation began
+            # An edit names the member but none of what changed (remark, tags…): a follow relation
+            # built from it would overwrite the stored remark and tag ids with blanks. The relation
+            # exists already; what changed is read with externalcontact/get (haina.tags.wecom_sync).
+            follows = []
         return [
             Contact(
                 corp_id=corp_id,
                 external_userid=external_userid,
                 name="",
-                follows=[follow],
+                follows=follows,
                 modified_at=at,
                 follows_complete=False,
                 profile_known=False,

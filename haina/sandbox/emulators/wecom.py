@@ -2,7 +2,7 @@
 at `/sandbox/wecom`, so a client's base URL is `http://host:port/sandbox/wecom`.
 
 Served (REFERENCE §1): gettoken; externalcontact list / get / batch/get_by_user /
-get_follow_user_list; get_corp_tag_list, add_corp_tag, mark_tag; add_contact_way,
+get_follow_user_list; get_corp_tag_list, add_corp_tag, edit_corp_tag, del_corp_tag, mark_tag; add_contact_way,
 get_contact_way; groupchat/list, groupchat/get; send_welcome_msg; add_msg_template; the OAuth
 code → userid exchange (auth/getuserinfo) for pages opened inside WeCom; and, sandbox only,
 the archive pull `msgaudit/get_chat_data` (see wecom_archive).

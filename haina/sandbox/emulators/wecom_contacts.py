@@ -1,5 +1,6 @@
 """Customer-contact endpoints of the WeCom emulator: customers (list, get, batch/get_by_user,
-get_follow_user_list), corp tags (get_corp_tag_list, add_corp_tag) and mark_tag (REFERENCE §1.3)."""
+get_follow_user_list), corp tags (get_corp_tag_list, add_corp_tag, edit_corp_tag, del_corp_tag) and
+mark_tag (REFERENCE §1.3)."""
 
 from __future__ import annotations
 
@@ -212,6 +213,16 @@ def add_contact_routes(router: APIRouter, state: SandboxState, gate: TokenGate) 
     def add_corp_tag(_: str = Depends(gate), body: dict = Depends(json_body)) -> dict[str, Any]:
         return ok(tag_group=_add_corp_tags(state, body))
 
+    @router.post("/cgi-bin/externalcontact/edit_corp_tag")
+    def edit_corp_tag(_: str = Depends(gate), body: dict = Depends(json_body)) -> dict[str, Any]:
+        _edit_corp_tag(state, body)
+        return ok()
+
+    @router.post("/cgi-bin/externalcontact/del_corp_tag")
+    def del_corp_tag(_: str = Depends(gate), body: dict = Depends(json_body)) -> dict[str, Any]:
+        _del_corp_tags(state, string_list(body, "tag_id"), string_list(body, "group_id"))
+        return ok()
+
     @router.post("/cgi-bin/externalcontact/mark_tag")
     def mark_tag(_: str = Depends(gate), body: dict = Depends(json_body)) -> dict[str, Any]:
         userid = require_staff(state, body.get("userid"))
@@ -334,3 +345,73 @@ def _target_group(state: SandboxState, body: dict[str, Any]) -> CorpTagGroup:
         order=order if isinstance(order, int) else 0,
         create_time=clock.now(),
     )
+
+
+def _edit_corp_tag(state: SandboxState, body: dict[str, Any]) -> None:
+    """edit_corp_tag: `id` names a tag or a group; a new name must not clash in its group."""
+    identifier = body.get("id")
+    if not isinstance(identifier, str) or not identifier:
+        raise WeComApiError(errors.INVALID_PARAMETER, "id is required")
+    name = body.get("name")
+    if name is not None and (
+        not isinstance(name, str) or not name.strip() or len(name) > TAG_NAME_MAX_LENGTH
+    ):
+        raise WeComApiError(errors.INVALID_PARAMETER, "name must have 1..30 characters")
+    order = body.get("order")
+    with state.lock:
+        changed: CorpTagGroup | None = None
+        for group in state.world.tag_groups:
+            if group.deleted:
+                continue
+            if group.group_id == identifier:
+                if name is not None and name != group.group_name:
+                    if any(g.group_name == name and not g.deleted for g in state.world.tag_groups):
+                        raise WeComApiError(errors.INVALID_TAG_NAME, name)
+                    group.group_name = name
+                if isinstance(order, int):
+                    group.order = order
+                changed = group
+                break
+            for tag in group.tags:
+                if tag.tag_id == identifier and not tag.deleted:
+                    if name is not None and name != tag.name:
+                        if any(t.name == name and not t.deleted for t in group.tags):
+                            raise WeComApiError(errors.INVALID_TAG_NAME, name)
+                        tag.name = name
+                    if isinstance(order, int):
+                        tag.order = order
+                    changed = group
+                    break
+            if changed is not None:
+                break
+        if changed is None:
+            raise WeComApiError(errors.INVALID_TAG_ID, identifier)
+        callbacks = tag_changes(state, changed)
+    report_api_change(state, callbacks)
+
+
+def _del_corp_tags(state: SandboxState, tag_ids: list[str], group_ids: list[str]) -> None:
+    """del_corp_tag: tags, or whole groups; a group left without live tags goes too (as in WeCom)."""
+    if not tag_ids and not group_ids:
+        raise WeComApiError(errors.INVALID_PARAMETER, "tag_id or group_id is required")
+    with state.lock:
+        known_tags = {tag.tag_id for group in state.world.tag_groups for tag in group.tags if not tag.deleted}
+        known_groups = {group.group_id for group in state.world.tag_groups if not group.deleted}
+        for identifier in tag_ids:
+            if identifier not in known_tags:
+                raise WeComApiError(errors.INVALID_TAG_ID, identifier)
+        for identifier in group_ids:
+            if identifier not in known_groups:
+                raise WeComApiError(errors.INVALID_TAG_ID, f"group {identifier}")
+        touched: list[CorpTagGroup] = []
+        for group in state.world.tag_groups:
+            whole = group.group_id in group_ids
+            doomed = [tag for tag in group.tags if not tag.deleted and (whole or tag.tag_id in tag_ids)]
+            for tag in doomed:
+                tag.deleted = True
+            if doomed or whole:
+                touched.append(group)
+                if whole or all(tag.deleted for tag in group.tags):
+                    group.deleted = True
+        callbacks = [callback for group in touched for callback in tag_changes(state, group)]
+    report_api_change(state, callbacks)

@@ -1,0 +1,482 @@
+"""Rule tags evaluated: for a few customers as events arrive, or for every customer in a batch.
+
+Both paths compile the tag's rule with `conditions.filter_for`, so they cannot disagree:
+
+* `evaluate_customers` (the event path) asks, for a handful of customers, which rule tags hold
+  now and applies the difference through `changes.apply`, in the caller's transaction.
+* A batch (`request_batch` → event `tag.evaluation_requested` → `run_batch`) walks the tenant's
+  customers in id-ordered chunks, each chunk its own transaction: the difference is computed in
+  SQL (INSERT … SELECT … WHERE rule AND NOT EXISTS; DELETE … WHERE NOT rule) and history and
+  events are written for the pairs that changed (`changes.record`). Each chunk commits the
+  progress (`done/total/added/removed`) and a heartbeat, so the console can poll it and a second
+  worker handed the same request (a redelivery after the dispatcher's 60 s lease) sees a fresh
+  heartbeat and leaves the run alone; a stale heartbeat (the worker died) lets it take over.
+* `evaluate_all` runs every rule tag of a tenant (a daily schedule: "in the last N days" moves
+  with the calendar even when no event arrives).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    MetaData,
+    Select,
+    String,
+    Table,
+    delete,
+    func,
+    literal,
+    null,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, aliased
+
+from haina.core import clock
+from haina.core.database import Database
+from haina.core.errors import InvalidInput, NotFound
+from haina.core.events.outbox import emit
+from haina.customers.identity.models import Customer
+from haina.tags import changes, conditions
+from haina.tags.models import CustomerTag, EvaluationStatus, Tag, TagEvaluation, TagKind, TagSource
+
+log = logging.getLogger("haina.tags")
+
+EVALUATION_REQUESTED = "tag.evaluation_requested"
+EVENT_CHUNK = 500  # customers per statement on the event path
+# A heartbeat older than this means the worker running the batch is gone.
+STALE_AFTER = timedelta(minutes=5)
+
+
+def chunk_size_for(dialect: str) -> int:
+    # A chunk costs one pass over the tenant's orders whatever its size (orders are not ordered
+    # by customer), so PostgreSQL takes big chunks; their IN sets must still fit work_mem
+    # (set per chunk below). SQLite holds its one write lock for a chunk: small chunks let the
+    # event path in between.
+    return 200_000 if dialect == "postgresql" else 5_000
+
+
+def rule_tags(session: Session, tenant_id: str, tag_ids: Iterable[str] | None = None) -> list[Tag]:
+    """The tenant's live rule tags (or those of `tag_ids` among them), in a stable order."""
+    statement = select(Tag).where(
+        Tag.tenant_id == tenant_id,
+        Tag.kind == TagKind.RULE,
+        Tag.is_deleted.is_(False),
+        Tag.rule.is_not(None),
+    )
+    if tag_ids is not None:
+        statement = statement.where(Tag.id.in_(sorted(set(tag_ids))))
+    return list(session.scalars(statement.order_by(Tag.id)))
+
+
+def reason_of(tag: Tag) -> str:
+    return f"rule: {tag.name}"
+
+
+def _condition(tag: Tag) -> conditions.Condition | None:
+    """The tag's rule, or None when what is stored no longer validates (logged, left alone)."""
+    try:
+        return conditions.validate(tag.rule)
+    except conditions.InvalidCondition as error:
+        log.warning("rule of tag %s (%s) is invalid, not evaluated: %s", tag.id, tag.name, error.message)
+        return None
+
+
+def evaluate_customers(
+    session: Session, tenant_id: str, customer_ids: Iterable[str], *, tag_ids: Iterable[str] | None = None
+) -> changes.Applied:
+    """Re-evaluate the rule tags (all, or `tag_ids`) for these customers and apply the
+    difference (source `rule`); flushes, the caller commits."""
+    ids = sorted({customer_id for customer_id in customer_ids if customer_id})
+    tags = [(tag, _condition(tag)) for tag in rule_tags(session, tenant_id, tag_ids)] if ids else []
+    live = [(tag, condition) for tag, condition in tags if condition is not None]
+    add: list[changes.Change] = []
+    remove: list[changes.Change] = []
+    for start in range(0, len(ids) if live else 0, EVENT_CHUNK):
+        chunk = ids[start : start + EVENT_CHUNK]
+        # One statement for every tag: a column per tag telling whether its rule holds.
+        columns = [
+            conditions.filter_for(session, tenant_id, condition, scope=chunk).label(f"t{index}")
+            for index, (_, condition) in enumerate(live)
+        ]
+        matched: dict[str, set[str]] = {tag.id: set() for tag, _ in live}
+        for row in session.execute(
+            select(Customer.id, *columns).where(Customer.tenant_id == tenant_id, Customer.id.in_(chunk))
+        ):
+            for index, (tag, _) in enumerate(live):
+                if row[index + 1]:
+                    matched[tag.id].add(row[0])
+        current: dict[str, set[str]] = {tag.id: set() for tag, _ in live}
+        for customer_id, tag_id in session.execute(
+            select(CustomerTag.customer_id, CustomerTag.tag_id).where(
+                CustomerTag.tenant_id == tenant_id,
+                CustomerTag.source == TagSource.RULE,
+                CustomerTag.tag_id.in_(list(matched)),
+                CustomerTag.customer_id.in_(chunk),
+            )
+        ):
+            current[tag_id].add(customer_id)
+        for tag, _ in live:
+            reason = reason_of(tag)
+            add.extend(
+                changes.Change(customer_id, tag.id, tag.name, TagSource.RULE, reason)
+                for customer_id in sorted(matched[tag.id] - current[tag.id])
+            )
+            remove.extend(
+                changes.Change(customer_id, tag.id, tag.name, TagSource.RULE, reason)
+                for customer_id in sorted(current[tag.id] - matched[tag.id])
+            )
+    if not add and not remove:
+        return changes.Applied(added=[], removed=[])
+    return changes.apply(session, tenant_id, add=add, remove=remove)
+
+
+# ── Batch runs ───────────────────────────────────────────────────────────────────────────────
+
+
+def _rule_tag(session: Session, tenant_id: str, tag_id: str) -> Tag:
+    tag = session.scalar(
+        select(Tag).where(Tag.tenant_id == tenant_id, Tag.id == tag_id, Tag.is_deleted.is_(False))
+    )
+    if tag is None:
+        raise NotFound(f"tag {tag_id} not found", code="tag_not_found")
+    if tag.kind != TagKind.RULE or tag.rule is None:
+        raise InvalidInput(
+            f"tag {tag.name} is not a rule tag; only rule tags are evaluated", code="not_rule_tag"
+        )
+    return tag
+
+
+def _new_evaluation(session: Session, tenant_id: str, tag: Tag, requested_by: str) -> TagEvaluation:
+    evaluation = TagEvaluation(
+        tenant_id=tenant_id,
+        tag_id=tag.id,
+        rule_version=tag.rule_version,
+        status=EvaluationStatus.QUEUED,
+        requested_by=requested_by[:100],
+        created_at=clock.now(),
+    )
+    session.add(evaluation)
+    session.flush()
+    return evaluation
+
+
+def request_batch(session: Session, tenant_id: str, tag_id: str, requested_by: str = "") -> TagEvaluation:
+    """Queue a batch run of a rule tag over every customer; it starts once the caller commits
+    (event `tag.evaluation_requested`). Poll the returned row's progress with `get_evaluation`."""
+    evaluation = _new_evaluation(session, tenant_id, _rule_tag(session, tenant_id, tag_id), requested_by)
+    emit(session, tenant_id, EVALUATION_REQUESTED, {"evaluation_id": evaluation.id, "tag_id": tag_id})
+    return evaluation
+
+
+def get_evaluation(session: Session, tenant_id: str, evaluation_id: str) -> TagEvaluation:
+    """One batch run with its progress (another tenant's answers 404, like a missing one)."""
+    evaluation = session.scalar(
+        select(TagEvaluation).where(TagEvaluation.tenant_id == tenant_id, TagEvaluation.id == evaluation_id)
+    )
+    if evaluation is None:
+        raise NotFound(f"evaluation {evaluation_id} not found", code="evaluation_not_found")
+    return evaluation
+
+
+def _claim(database: Database, tenant_id: str, evaluation_id: str) -> datetime | None:
+    """Mark the run ours (queued, or running with a stale heartbeat); its heartbeat, or None."""
+    now = clock.now()
+    with database.unit_of_work() as session:
+        claimed = session.execute(
+            update(TagEvaluation)
+            .where(
+                TagEvaluation.tenant_id == tenant_id,
+                TagEvaluation.id == evaluation_id,
+                (TagEvaluation.status == EvaluationStatus.QUEUED)
+                | (
+                    (TagEvaluation.status == EvaluationStatus.RUNNING)
+                    & (TagEvaluation.heartbeat_at < now - STALE_AFTER)
+                ),
+            )
+            .values(
+                status=EvaluationStatus.RUNNING,
+                started_at=now,
+                heartbeat_at=now,
+                done=0,
+                added=0,
+                removed=0,
+                error="",
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+    return now if claimed == 1 else None
+
+
+class _TakenOver(Exception):
+    """Another worker claimed the run after our heartbeat went stale."""
+
+
+def run_batch(
+    database: Database, tenant_id: str, evaluation_id: str, *, chunk_size: int | None = None
+) -> TagEvaluation | None:
+    """Run a queued batch (each chunk its own transaction); None when another worker has it.
+    Errors end the run as failed with the error, and are not raised."""
+    heartbeat = _claim(database, tenant_id, evaluation_id)
+    if heartbeat is None:
+        return None
+    try:
+        with database.unit_of_work() as session:
+            evaluation = get_evaluation(session, tenant_id, evaluation_id)
+            tag = _rule_tag(session, tenant_id, evaluation.tag_id)
+            condition = conditions.validate(tag.rule)
+            dialect = session.get_bind().dialect.name
+            total = session.scalar(select(func.count()).where(Customer.tenant_id == tenant_id)) or 0
+            session.execute(
+                update(TagEvaluation)
+                .where(TagEvaluation.tenant_id == tenant_id, TagEvaluation.id == evaluation_id)
+                .values(total=total, rule_version=tag.rule_version)
+                .execution_options(synchronize_session=False)
+            )
+            tag_id, tag_name, reason = tag.id, tag.name, reason_of(tag)
+        size = chunk_size or chunk_size_for(dialect)
+        low: str | None = ""
+        while low is not None:
+            with database.unit_of_work() as session:
+                high = session.scalar(
+                    select(Customer.id)
+                    .where(Customer.tenant_id == tenant_id, Customer.id >= low)
+                    .order_by(Customer.id)
+                    .offset(size)
+                    .limit(1)
+                )
+                scope = conditions.Range(low, high)
+                if dialect == "postgresql":
+                    # The rule's IN sets of one chunk are hashed once each (conditions.member):
+                    # room for a chunk's ids, so none falls back to a scan per customer.
+                    session.execute(text("SET LOCAL work_mem = '64MB'"))
+                looked_at = session.scalar(
+                    select(func.count()).where(
+                        Customer.tenant_id == tenant_id, conditions_in(scope, Customer.id)
+                    )
+                )
+                filt = conditions.filter_for(session, tenant_id, condition, scope=scope)
+                added, removed = apply_range(session, tenant_id, tag_id, tag_name, reason, filt, scope)
+                now = clock.now()
+                touched = session.execute(
+                    update(TagEvaluation)
+                    .where(
+                        TagEvaluation.tenant_id == tenant_id,
+                        TagEvaluation.id == evaluation_id,
+                        TagEvaluation.heartbeat_at == heartbeat,
+                    )
+                    .values(
+                        done=TagEvaluation.done + (looked_at or 0),
+                        added=TagEvaluation.added + added,
+                        removed=TagEvaluation.removed + removed,
+                        heartbeat_at=now,
+                    )
+                    .execution_options(synchronize_session=False)
+                ).rowcount  # type: ignore[attr-defined]
+                if touched != 1:
+                    raise _TakenOver()
+                heartbeat = now
+            low = high
+        with database.unit_of_work() as session:
+            count = session.scalar(
+                select(func.count()).where(CustomerTag.tenant_id == tenant_id, CustomerTag.tag_id == tag_id)
+            )
+            session.execute(
+                update(Tag)
+                .where(Tag.tenant_id == tenant_id, Tag.id == tag_id)
+                .values(customer_count=count or 0)
+                .execution_options(synchronize_session=False)
+            )
+            _finish(session, tenant_id, evaluation_id, EvaluationStatus.DONE, "")
+    except _TakenOver:
+        log.info("tag evaluation %s was taken over by another worker", evaluation_id)
+        return None
+    except Exception as error:  # noqa: BLE001 - the run ends failed, with the reason shown
+        log.exception("tag evaluation %s failed", evaluation_id)
+        with database.unit_of_work() as session:
+            _finish(
+                session, tenant_id, evaluation_id, EvaluationStatus.FAILED, f"{type(error).__name__}: {error}"
+            )
+    with database.unit_of_work() as session:
+        return get_evaluation(session, tenant_id, evaluation_id)
+
+
+def conditions_in(scope: conditions.Range, column: Any) -> Any:
+    test = column >= scope.low
+    return test & (column < scope.high) if scope.high is not None else test
+
+
+def _finish(session: Session, tenant_id: str, evaluation_id: str, status: str, error: str) -> None:
+    session.execute(
+        update(TagEvaluation)
+        .where(TagEvaluation.tenant_id == tenant_id, TagEvaluation.id == evaluation_id)
+        .values(status=status, error=error[:2000], finished_at=clock.now(), heartbeat_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+
+
+_MATCHED = Table(
+    "tag_matched",
+    MetaData(),
+    Column("customer_id", String(32), primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _materialise(session: Session, ids: Select[Any]) -> Select[Any]:
+    """The customer ids of `ids` written once into a temporary table of the connection, so the
+    rule is computed once per chunk for both the additions and the removals."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS tag_matched (customer_id VARCHAR(32) PRIMARY KEY)"
+                " ON COMMIT DELETE ROWS"
+            )
+        )
+    else:
+        session.execute(
+            text("CREATE TEMPORARY TABLE IF NOT EXISTS tag_matched (customer_id VARCHAR(32) PRIMARY KEY)")
+        )
+    session.execute(_MATCHED.delete())
+    session.execute(_MATCHED.insert().from_select(["customer_id"], ids))
+    return select(_MATCHED.c.customer_id)
+
+
+def apply_range(
+    session: Session,
+    tenant_id: str,
+    tag_id: str,
+    tag_name: str,
+    reason: str,
+    filt: Any,
+    scope: conditions.Range,
+) -> tuple[int, int]:
+    """Make the rule tag's rows in `scope` match `filt` in two set-based statements, then write
+    history and events for the pairs that changed. Returns (added, removed).
+
+    Both differences are uncorrelated EXCEPTs: each side is computed once for the chunk and
+    hashed. (A correlated "NOT EXISTS (customer WHERE rule)" per tag row is not pulled up into an
+    anti-join by PostgreSQL once the rule has subqueries of its own, and runs quadratic.)"""
+    at = clock.now()
+    at_type = CustomerTag.__table__.c.added_at.type
+    matched = _materialise(session, select(Customer.id).where(filt))
+    held = aliased(CustomerTag)
+    carriers = select(held.customer_id).where(
+        held.tenant_id == tenant_id, held.tag_id == tag_id, conditions_in(scope, held.customer_id)
+    )
+    fresh = matched.except_(carriers).subquery()
+    (fresh_id,) = fresh.c
+    chosen = select(
+        literal(tenant_id),
+        fresh_id,
+        literal(tag_id),
+        literal(TagSource.RULE),
+        literal(reason[:200]),
+        null(),
+        literal(at, at_type),
+    ).where(true())  # SQLite reads "SELECT … ON CONFLICT" ambiguously without a WHERE
+    dialect = session.get_bind().dialect.name
+    insert_of = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert_of(CustomerTag)
+        .from_select(
+            ["tenant_id", "customer_id", "tag_id", "source", "reason", "origin_customer_id", "added_at"],
+            chosen,
+        )
+        # An event-path evaluation may add the same pair meanwhile: theirs stands.
+        .on_conflict_do_nothing()
+        .returning(CustomerTag.customer_id)
+    )
+    added_ids = list(session.scalars(statement))
+    by_rule = aliased(CustomerTag)
+    gone = (
+        select(by_rule.customer_id)
+        .where(
+            by_rule.tenant_id == tenant_id,
+            by_rule.tag_id == tag_id,
+            by_rule.source == TagSource.RULE,
+            conditions_in(scope, by_rule.customer_id),
+        )
+        .except_(matched)
+    )
+    # Read first, then delete by id: PostgreSQL plans "DELETE … WHERE id IN (… EXCEPT …)" as a
+    # nested loop over the tag's rows, many times slower than the bare EXCEPT.
+    removed_ids = list(session.scalars(gone))
+    for start in range(0, len(removed_ids), 1000):
+        session.execute(
+            delete(CustomerTag)
+            .where(
+                CustomerTag.tenant_id == tenant_id,
+                CustomerTag.tag_id == tag_id,
+                CustomerTag.source == TagSource.RULE,
+                CustomerTag.customer_id.in_(removed_ids[start : start + 1000]),
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+    def made(ids: Sequence[str]) -> list[changes.Change]:
+        return [
+            changes.Change(customer_id, tag_id, tag_name, TagSource.RULE, reason)
+            for customer_id in sorted(ids)
+        ]
+
+    changes.record(session, tenant_id, made(added_ids), made(removed_ids), at)
+    return len(added_ids), len(removed_ids)
+
+
+def evaluate_all(
+    database: Database, tenant_id: str, *, requested_by: str = "schedule", chunk_size: int | None = None
+) -> list[TagEvaluation]:
+    """Run every rule tag of the tenant now, one batch after another (the daily schedule)."""
+    with database.unit_of_work() as session:
+        queued = [
+            _new_evaluation(session, tenant_id, tag, requested_by).id for tag in rule_tags(session, tenant_id)
+        ]
+    finished = []
+    for evaluation_id in queued:
+        result = run_batch(database, tenant_id, evaluation_id, chunk_size=chunk_size)
+        if result is not None:
+            finished.append(result)
+    return finished
+
+
+# ── Running requested batches off the dispatcher's thread ───────────────────────────────────
+
+_background: set[threading.Thread] = set()
+_background_lock = threading.Lock()
+
+
+def start_in_background(database: Database, tenant_id: str, evaluation_id: str) -> threading.Thread:
+    """Run a requested batch on its own thread: a big run outlives the dispatcher's delivery
+    lease, and on SQLite the delivery's transaction holds the one write lock the run needs."""
+
+    def target() -> None:
+        try:
+            run_batch(database, tenant_id, evaluation_id)
+        finally:
+            with _background_lock:
+                _background.discard(threading.current_thread())
+
+    thread = threading.Thread(target=target, name=f"haina-tags-{evaluation_id[:8]}", daemon=True)
+    with _background_lock:
+        _background.add(thread)
+    thread.start()
+    return thread
+
+
+def wait_for_background(timeout: float = 60.0) -> bool:
+    """Wait for batches started in the background (tests, shutdown); False if some still run."""
+    with _background_lock:
+        threads = list(_background)
+    for thread in threads:
+        thread.join(timeout)
+    return not any(thread.is_alive() for thread in threads)

@@ -1,0 +1,198 @@
+"""Rule tags evaluated: the event path for a few customers, batch runs in chunks with progress and
+a claim, and the two agreeing on a seeded sandbox merchant synced end to end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from haina.connections import service as connections
+from haina.core import clock
+from haina.core.database import Database
+from haina.core.errors import InvalidInput
+from haina.core.events.models import OutboxEvent
+from haina.core.settings import Settings
+from haina.sandbox.generator import generate_world
+from haina.sandbox.state import SandboxState
+from haina.tags import evaluation
+from haina.tags.models import CustomerTag, EvaluationStatus, TagChange, TagEvaluation, TagSource
+from tests.factories import TenantFixture
+from tests.ingest.test_acceptance import connect_all
+from tests.platforms.live_sandbox import LiveSandbox, serve
+from tests.tags import builders as b
+
+NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+TENANT = "t1"
+BUYERS = {"field": "order_count", "op": ">=", "value": 2}
+
+
+def events_of(database: Database, event_type: str) -> list[dict[str, object]]:
+    with database.unit_of_work() as session:
+        return [
+            event.payload
+            for event in session.scalars(
+                select(OutboxEvent).where(OutboxEvent.type == event_type).order_by(OutboxEvent.id)
+            )
+        ]
+
+
+def test_the_event_path_adds_and_removes_with_history(database: Database) -> None:
+    clock.freeze(NOW)
+    with database.unit_of_work() as session:
+        tag = b.rule_tag(session, TENANT, "复购", BUYERS)
+        loyal = b.customer(session, TENANT)
+        for _ in range(2):
+            b.order(session, TENANT, loyal, paid_at=NOW - timedelta(days=1))
+        once = b.customer(session, TENANT)
+        b.order(session, TENANT, once, paid_at=NOW)
+        by_hand = b.customer(session, TENANT)  # carries the tag by hand: rules leave that alone
+        session.add(CustomerTag(tenant_id=TENANT, customer_id=by_hand, tag_id=tag, source=TagSource.MANUAL))
+        session.add(CustomerTag(tenant_id=TENANT, customer_id=once, tag_id=tag, source=TagSource.RULE))
+        applied = evaluation.evaluate_customers(session, TENANT, [loyal, once, by_hand])
+    assert [(c.customer_id, c.tag_id) for c in applied.added] == [(loyal, tag)]
+    assert [(c.customer_id, c.tag_id) for c in applied.removed] == [(once, tag)]
+    with database.unit_of_work() as session:
+        assert b.carriers(session, TENANT, tag) == {loyal, by_hand}
+        history = session.scalars(select(TagChange).where(TagChange.tag_id == tag)).all()
+        assert {(row.customer_id, row.action, row.reason) for row in history} == {
+            (loyal, "added", "rule: 复购"),
+            (once, "removed", "rule: 复购"),
+        }
+        # Nothing changed since: nothing happens.
+        again = evaluation.evaluate_customers(session, TENANT, [loyal, once, by_hand])
+        assert (again.added, again.removed) == ([], [])
+    assert [p["customer_id"] for p in events_of(database, "tag.added")] == [loyal]
+    assert [p["customer_id"] for p in events_of(database, "tag.removed")] == [once]
+
+
+def test_a_batch_walks_every_chunk_and_reports_progress(database: Database) -> None:
+    clock.freeze(NOW)
+    with database.unit_of_work() as session:
+        tag = b.rule_tag(session, TENANT, "复购", BUYERS)
+        people = [b.customer(session, TENANT) for _ in range(7)]
+        for index, customer_id in enumerate(people):
+            for _ in range(index % 3):  # 0, 1 or 2 orders
+                b.order(session, TENANT, customer_id, paid_at=NOW - timedelta(days=index))
+        stale = people[0]  # carried the tag from an older rule
+        session.add(CustomerTag(tenant_id=TENANT, customer_id=stale, tag_id=tag, source=TagSource.RULE))
+        other_tenant = b.customer(session, "t2")
+        b.order(session, "t2", other_tenant, paid_at=NOW)
+        b.order(session, "t2", other_tenant, paid_at=NOW)
+        requested = evaluation.request_batch(session, TENANT, tag, requested_by="ops")
+    assert requested.status == EvaluationStatus.QUEUED
+    assert events_of(database, evaluation.EVALUATION_REQUESTED) == [
+        {"evaluation_id": requested.id, "tag_id": tag}
+    ]
+
+    result = evaluation.run_batch(database, TENANT, requested.id, chunk_size=2)
+    assert result is not None
+    expected = {customer_id for index, customer_id in enumerate(people) if index % 3 == 2}
+    assert (result.status, result.error) == (EvaluationStatus.DONE, "")
+    assert (result.total, result.done, result.added, result.removed) == (7, 7, len(expected), 1)
+    assert result.finished_at is not None
+    with database.unit_of_work() as session:
+        assert b.carriers(session, TENANT, tag) == expected
+        assert b.carriers(session, "t2", tag) == set()
+        actions = session.scalars(select(TagChange.action).where(TagChange.tag_id == tag)).all()
+        assert sorted(actions) == ["added"] * len(expected) + ["removed"]
+    assert {p["customer_id"] for p in events_of(database, "tag.added")} == expected
+
+    # A finished run is not run again; a fresh run of the same rule changes nothing.
+    assert evaluation.run_batch(database, TENANT, requested.id) is None
+    (rerun,) = evaluation.evaluate_all(database, TENANT)
+    assert (rerun.status, rerun.added, rerun.removed) == (EvaluationStatus.DONE, 0, 0)
+
+
+def test_a_claimed_run_is_left_alone_until_its_heartbeat_goes_stale(database: Database) -> None:
+    clock.freeze(NOW)
+    with database.unit_of_work() as session:
+        tag = b.rule_tag(session, TENANT, "复购", BUYERS)
+        requested = evaluation.request_batch(session, TENANT, tag)
+    with database.unit_of_work() as session:  # another worker has it, and is alive
+        session.execute(
+            update(TagEvaluation)
+            .where(TagEvaluation.id == requested.id)
+            .values(status=EvaluationStatus.RUNNING, heartbeat_at=NOW)
+        )
+    assert evaluation.run_batch(database, TENANT, requested.id) is None
+    clock.advance(evaluation.STALE_AFTER + timedelta(seconds=1))  # …and then it died
+    result = evaluation.run_batch(database, TENANT, requested.id)
+    assert result is not None and result.status == EvaluationStatus.DONE
+
+
+def test_a_failed_run_says_why_and_manual_tags_cannot_be_batched(database: Database) -> None:
+    clock.freeze(NOW)
+    with database.unit_of_work() as session:
+        tag = b.rule_tag(session, TENANT, "坏规则", BUYERS)
+        manual = b.manual_tag(session, TENANT, "手动")
+        requested = evaluation.request_batch(session, TENANT, tag)
+        with pytest.raises(InvalidInput):
+            evaluation.request_batch(session, TENANT, manual)
+    with database.unit_of_work() as session:  # the stored rule was broken behind the service's back
+        from haina.tags.models import Tag
+
+        session.execute(
+            update(Tag).where(Tag.id == tag).values(rule={"field": "nope", "op": "=", "value": 1})
+        )
+    result = evaluation.run_batch(database, TENANT, requested.id)
+    assert result is not None and result.status == EvaluationStatus.FAILED
+    assert "unknown field 'nope'" in result.error
+
+
+# ── Event path and batch agree on a sandbox merchant ─────────────────────────────────────────
+
+SEED, CUSTOMERS = 11, 60
+HISTORY_END = datetime(2026, 11, 1, tzinfo=UTC)
+SYNCED_AT = HISTORY_END + timedelta(hours=1)
+RULES = {
+    "复购": {"field": "order_count", "op": ">=", "value": 2},
+    "高消费": {"field": "order_amount", "op": ">=", "value": 50_000, "days": 365},
+    "沉睡": {"field": "last_order_days", "op": ">", "value": 60},
+    "未下单好友": {
+        "all": [
+            {"field": "order_count", "op": "=", "value": 0},
+            {"field": "followed_by", "op": "!=", "value": "nobody"},
+        ]
+    },
+    "退款": {"field": "refund_count", "op": ">=", "value": 1},
+    "天猫或京东": {"field": "platform", "op": "in", "value": ["tmall", "jd"]},
+}
+
+
+@pytest.fixture
+def sandbox() -> Iterator[LiveSandbox]:
+    clock.freeze(SYNCED_AT)
+    with serve(SandboxState(generate_world(SEED, CUSTOMERS, start=HISTORY_END))) as live:
+        yield live
+
+
+@pytest.mark.slow
+def test_event_path_and_batch_agree_on_a_sandbox_merchant(
+    database: Database, settings: Settings, tenant: TenantFixture, sandbox: LiveSandbox
+) -> None:
+    with database.unit_of_work() as session:
+        tags = {name: b.rule_tag(session, tenant.id, name, rule) for name, rule in RULES.items()}
+    ids = connect_all(database, settings, tenant, sandbox)
+    since = min(order.created_at for order in sandbox.state.world.orders).replace(microsecond=0) - timedelta(
+        days=1
+    )
+    for (platform, _), connection_id in ids.items():
+        for stream in connections.connector_for(platform).streams:
+            result = connections.run_sync(
+                database, settings, connection_id, stream, since=since, until=SYNCED_AT
+            )
+            assert result.status == "idle", (platform, stream, result)
+        b.drain(database)  # OneID, then the tag engine, as each shop's records arrive
+
+    with database.unit_of_work() as session:
+        by_events = {name: b.carriers(session, tenant.id, tag) for name, tag in tags.items()}
+    assert all(by_events.values()), by_events  # every rule has carriers on this merchant
+    runs = evaluation.evaluate_all(database, tenant.id, chunk_size=25)
+    assert {run.status for run in runs} == {EvaluationStatus.DONE}
+    assert [(run.added, run.removed) for run in runs] == [(0, 0)] * len(RULES)
+    with database.unit_of_work() as session:
+        by_batch = {name: b.carriers(session, tenant.id, tag) for name, tag in tags.items()}
+    assert by_batch == by_events
