@@ -147,7 +147,7 @@ DEMO_TAGS: tuple[tuple[str, tuple[tuple[str, dict[str, object] | None], ...]], .
             ]}),
         ),
     ),
-    ("肤质", (("敏感肌", {"all": [{"field": "chat_keyword", "op": "contains", "value": "过敏"}]}),)),
+    ("聊天洞察", (("提及过敏", {"all": [{"field": "chat_keyword", "op": "contains", "value": "过敏"}]}),)),
     ("客户意向", (("高意向", None), ("待回访", None), ("VIP", None))),
 )  # fmt: skip
 DEMO_SEGMENTS: tuple[tuple[str, str, dict[str, object]], ...] = (

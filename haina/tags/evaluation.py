@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -39,6 +41,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, aliased
 
 from haina.core import clock
@@ -246,46 +249,20 @@ def run_batch(
         size = chunk_size or chunk_size_for(dialect)
         low: str | None = ""
         while low is not None:
-            with database.unit_of_work() as session:
-                high = session.scalar(
-                    select(Customer.id)
-                    .where(Customer.tenant_id == tenant_id, Customer.id >= low)
-                    .order_by(Customer.id)
-                    .offset(size)
-                    .limit(1)
+            low, heartbeat = _with_retries(
+                partial(
+                    _run_chunk,
+                    database,
+                    tenant_id,
+                    evaluation_id,
+                    heartbeat,
+                    condition,
+                    dialect,
+                    size,
+                    low,
+                    (tag_id, tag_name, reason),
                 )
-                scope = conditions.Range(low, high)
-                if dialect == "postgresql":
-                    # The rule's IN sets of one chunk are hashed once each (conditions.member):
-                    # room for a chunk's ids, so none falls back to a scan per customer.
-                    session.execute(text("SET LOCAL work_mem = '64MB'"))
-                looked_at = session.scalar(
-                    select(func.count()).where(
-                        Customer.tenant_id == tenant_id, conditions_in(scope, Customer.id)
-                    )
-                )
-                filt = conditions.filter_for(session, tenant_id, condition, scope=scope)
-                added, removed = apply_range(session, tenant_id, tag_id, tag_name, reason, filt, scope)
-                now = clock.now()
-                touched = session.execute(
-                    update(TagEvaluation)
-                    .where(
-                        TagEvaluation.tenant_id == tenant_id,
-                        TagEvaluation.id == evaluation_id,
-                        TagEvaluation.heartbeat_at == heartbeat,
-                    )
-                    .values(
-                        done=TagEvaluation.done + (looked_at or 0),
-                        added=TagEvaluation.added + added,
-                        removed=TagEvaluation.removed + removed,
-                        heartbeat_at=now,
-                    )
-                    .execution_options(synchronize_session=False)
-                ).rowcount  # type: ignore[attr-defined]
-                if touched != 1:
-                    raise _TakenOver()
-                heartbeat = now
-            low = high
+            )
         with database.unit_of_work() as session:
             count = session.scalar(
                 select(func.count()).where(CustomerTag.tenant_id == tenant_id, CustomerTag.tag_id == tag_id)
@@ -308,6 +285,83 @@ def run_batch(
             )
     with database.unit_of_work() as session:
         return get_evaluation(session, tenant_id, evaluation_id)
+
+
+def _run_chunk(
+    database: Database,
+    tenant_id: str,
+    evaluation_id: str,
+    heartbeat: datetime,
+    condition: conditions.Condition,
+    dialect: str,
+    size: int,
+    low: str,
+    tag: tuple[str, str, str],
+) -> tuple[str | None, datetime]:
+    """One chunk of customers from `low`, in its own transaction: the next `low` (None at the
+    end) and the new heartbeat. Raises _TakenOver if another worker took the run."""
+    tag_id, tag_name, reason = tag
+    with database.unit_of_work() as session:
+        high = session.scalar(
+            select(Customer.id)
+            .where(Customer.tenant_id == tenant_id, Customer.id >= low)
+            .order_by(Customer.id)
+            .offset(size)
+            .limit(1)
+        )
+        scope = conditions.Range(low, high)
+        if dialect == "postgresql":
+            # The rule's IN sets of one chunk are hashed once each (conditions.member):
+            # room for a chunk's ids, so none falls back to a scan per customer.
+            session.execute(text("SET LOCAL work_mem = '64MB'"))
+        looked_at = session.scalar(
+            select(func.count()).where(Customer.tenant_id == tenant_id, conditions_in(scope, Customer.id))
+        )
+        filt = conditions.filter_for(session, tenant_id, condition, scope=scope)
+        added, removed = apply_range(session, tenant_id, tag_id, tag_name, reason, filt, scope)
+        now = clock.now()
+        touched = session.execute(
+            update(TagEvaluation)
+            .where(
+                TagEvaluation.tenant_id == tenant_id,
+                TagEvaluation.id == evaluation_id,
+                TagEvaluation.heartbeat_at == heartbeat,
+            )
+            .values(
+                done=TagEvaluation.done + (looked_at or 0),
+                added=TagEvaluation.added + added,
+                removed=TagEvaluation.removed + removed,
+                heartbeat_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+        if touched != 1:
+            raise _TakenOver()
+    return high, now
+
+
+def _is_transient(error: Exception) -> bool:
+    """A lock the chunk can wait out: SQLite's single writer, a PostgreSQL deadlock."""
+    text_of = str(error).lower()
+    return isinstance(error, OperationalError) and (
+        "database is locked" in text_of or "deadlock detected" in text_of
+    )
+
+
+def _with_retries(
+    chunk: Callable[[], tuple[str | None, datetime]], attempts: int = 5
+) -> tuple[str | None, datetime]:
+    """Run a chunk, again after a transient lock (each chunk is idempotent: it writes the
+    difference between the rule and the carriers, and rolls back whole)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return chunk()
+        except OperationalError as error:
+            if attempt == attempts or not _is_transient(error):
+                raise
+            log.warning("tag evaluation chunk hit a lock (attempt %s): retrying", attempt)
+            time.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
 
 
 def conditions_in(scope: conditions.Range, column: Any) -> Any:
@@ -453,6 +507,7 @@ def evaluate_all(
 
 _background: set[threading.Thread] = set()
 _background_lock = threading.Lock()
+_one_at_a_time = threading.Lock()
 
 
 def start_in_background(database: Database, tenant_id: str, evaluation_id: str) -> threading.Thread:
@@ -461,7 +516,9 @@ def start_in_background(database: Database, tenant_id: str, evaluation_id: str) 
 
     def target() -> None:
         try:
-            run_batch(database, tenant_id, evaluation_id)
+            # One batch at a time per process: runs side by side only queue for the same locks.
+            with _one_at_a_time:
+                run_batch(database, tenant_id, evaluation_id)
         finally:
             with _background_lock:
                 _background.discard(threading.current_thread())

@@ -433,7 +433,7 @@ def test_the_demo_seeds_its_tags_and_segments_once(
     assert seed_demo_tags(database) == 0
     auth = bearer(token_for(client, "demo", "haina-demo-2026"))
     names = {item["name"]: item for item in client.get("/api/v1/tags", headers=auth).json()["items"]}
-    assert {"复购3次+", "敏感肌", "沉睡客户", "天猫高客单", "高意向"} <= set(names)
+    assert {"复购3次+", "提及过敏", "沉睡客户", "天猫高客单", "高意向"} <= set(names)
     assert names["天猫高客单"]["rule"] == {
         "all": [{"field": "order_amount", "op": ">=", "value": 100_000, "platforms": ["tmall"]}]
     }
