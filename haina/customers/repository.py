@@ -19,6 +19,7 @@ from sqlalchemy import (
     ColumnElement,
     MetaData,
     Row,
+    Select,
     String,
     Table,
     and_,
@@ -453,3 +454,28 @@ def insert_events(session: Session, tenant_id: str, events: list[tuple[str, dict
         copy_into(session, table, rows)
     else:
         session.execute(insert(table), rows)
+
+
+def group_member_customers() -> Select[str | None]:
+    """`SELECT contacts.customer_id` over customer group members joined to their groups and
+    WeCom contacts (a member is a contact of the group's corp); callers add their conditions
+    on CustomerGroupMember, CustomerGroup and Contact."""
+    return (
+        select(Contact.customer_id)
+        .select_from(CustomerGroupMember)
+        .join(
+            CustomerGroup,
+            and_(
+                CustomerGroup.tenant_id == CustomerGroupMember.tenant_id,
+                CustomerGroup.id == CustomerGroupMember.group_id,
+            ),
+        )
+        .join(
+            Contact,
+            and_(
+                Contact.tenant_id == CustomerGroupMember.tenant_id,
+                Contact.corp_id == CustomerGroup.corp_id,
+                Contact.external_userid == CustomerGroupMember.member_id,
+            ),
+        )
+    )

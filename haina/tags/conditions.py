@@ -63,6 +63,7 @@ from sqlalchemy.orm import Session
 from haina.core.clock import SHANGHAI
 from haina.core.errors import InvalidInput
 from haina.core.settings import Settings
+from haina.customers import repository as customer_repository
 from haina.customers.identity.models import Customer, CustomerStatus, IdentityNode, OrderOwner
 from haina.customers.models import (
     Contact,
@@ -774,26 +775,7 @@ class _Compiler:
         ]
         if leaf.params.get("chat_ids"):
             tests.append(CustomerGroup.chat_id.in_(leaf.params["chat_ids"]))
-        statement = (
-            select(Contact.customer_id)
-            .select_from(CustomerGroupMember)
-            .join(
-                CustomerGroup,
-                and_(
-                    CustomerGroup.tenant_id == CustomerGroupMember.tenant_id,
-                    CustomerGroup.id == CustomerGroupMember.group_id,
-                ),
-            )
-            .join(
-                Contact,
-                and_(
-                    Contact.tenant_id == CustomerGroupMember.tenant_id,
-                    Contact.corp_id == CustomerGroup.corp_id,
-                    Contact.external_userid == CustomerGroupMember.member_id,
-                ),
-            )
-            .where(*tests)
-        )
+        statement = customer_repository.group_member_customers().where(*tests)
         found = self.member(statement, False)
         return found if leaf.value else not_(found)
 

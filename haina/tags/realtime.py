@@ -37,7 +37,8 @@ from haina.core.events.models import OutboxEvent
 from haina.core.events.registry import Registry
 from haina.core.events.registry import registry as default_registry
 from haina.customers.identity.models import OrderOwner
-from haina.customers.models import Contact, CustomerGroup, CustomerGroupMember, Order
+from haina.customers.models import Contact, CustomerGroupMember, Order
+from haina.customers.repository import group_member_customers
 from haina.tags import changes, conditions, evaluation
 from haina.tags.models import CustomerTag, TagSource
 
@@ -117,24 +118,9 @@ def _customers_of_groups(session: Session, tenant_id: str, group_ids: list[str])
     members = {
         customer_id
         for customer_id in session.scalars(
-            select(Contact.customer_id)
-            .select_from(CustomerGroupMember)
-            .join(
-                CustomerGroup,
-                and_(
-                    CustomerGroup.tenant_id == CustomerGroupMember.tenant_id,
-                    CustomerGroup.id == CustomerGroupMember.group_id,
-                ),
+            group_member_customers().where(
+                CustomerGroupMember.tenant_id == tenant_id, CustomerGroupMember.group_id.in_(group_ids)
             )
-            .join(
-                Contact,
-                and_(
-                    Contact.tenant_id == CustomerGroupMember.tenant_id,
-                    Contact.corp_id == CustomerGroup.corp_id,
-                    Contact.external_userid == CustomerGroupMember.member_id,
-                ),
-            )
-            .where(CustomerGroupMember.tenant_id == tenant_id, CustomerGroupMember.group_id.in_(group_ids))
         )
         if customer_id
     }
