@@ -3,11 +3,8 @@ now", watch the progress bar poll while the sync runs and settle when it is done
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,21 +16,18 @@ from haina.core.database import Database
 from haina.core.migrate import upgrade
 from haina.core.tenancy.service import get_or_create_tenant
 from haina.web.app import create_app
+from tests.browser import launch, needs_chromium, screenshot_dir, serving
 from tests.conftest import make_settings
 from tests.connections.fakes import PLATFORM, SECRET, FakeConnector, StoredRecords
 from tests.factories import PASSWORD
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="the Debian chromium binary is not installed")
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 def server(
     tmp_path: Path, fake: FakeConnector, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[str, Path]]:
-    import uvicorn
-
     from haina.connections import service
 
     url = f"sqlite:///{tmp_path / 'console.db'}"
@@ -46,27 +40,16 @@ def server(
     records = StoredRecords(database)
     records.metadata.create_all(database.engine)
     monkeypatch.setattr(service.wiring, "store", records.store)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
     app = create_app(settings, database, start_workers=False)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    shots = Path(os.environ.get("HAINA_SCREENSHOT_DIR") or tmp_path / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
     try:
-        yield f"http://127.0.0.1:{port}", shots
+        with serving(app) as base_url:
+            try:
+                yield base_url, screenshot_dir(tmp_path)
+            finally:
+                if fake.stream.gate is not None:
+                    fake.stream.gate.set()
+                tasks.wait_for_background_syncs(10)
     finally:
-        if fake.stream.gate is not None:
-            fake.stream.gate.set()
-        tasks.wait_for_background_syncs(10)
-        server.should_exit = True
-        thread.join(timeout=10)
         database.dispose()
 
 
@@ -77,11 +60,7 @@ def test_platforms_page_in_chromium(server: tuple[str, Path], fake: FakeConnecto
     fake.stream.pages_script = [["o-1", "o-2"], ["o-3"]]
     fake.stream.gate = threading.Event()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch(playwright)
         page = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 860}).new_page()
         page.goto(url + "/platforms")
         page.fill("input[name=username]", "wanglei")

@@ -5,13 +5,8 @@ there on the next load, before identity resolution has even run."""
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
@@ -21,16 +16,16 @@ from haina.core.migrate import upgrade
 from haina.core.settings import Settings
 from haina.core.tenancy.service import get_or_create_tenant
 from haina.web.app import create_app
+from tests.browser import launch, needs_chromium, screenshot_dir, serving, sign_in
 from tests.conftest import make_settings
 from tests.customers.identity.builders import contact, order, resolve_all, store
 from tests.factories import PASSWORD
 
-CHROMIUM = Path("/usr/bin/chromium")
 PHONE = "13812345678"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="the Debian chromium binary is not installed"),
+    needs_chromium,
 ]
 
 
@@ -47,8 +42,6 @@ class Server:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    import uvicorn
-
     url = f"sqlite:///{tmp_path / 'sidebar.db'}"
     upgrade(url)
     settings = make_settings(tmp_path, database_url=url)
@@ -107,24 +100,11 @@ def server(tmp_path: Path) -> Iterator[Server]:
         ],
     )
     resolve_all(database)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
     app = create_app(settings, database, start_workers=False)
-    uvicorn_server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uvicorn_server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    shots = Path(os.environ.get("HAINA_SCREENSHOT_DIR") or tmp_path / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
     try:
-        yield Server(f"http://127.0.0.1:{port}", shots, database, settings, tenant_id)
+        with serving(app) as base_url:
+            yield Server(base_url, screenshot_dir(tmp_path), database, settings, tenant_id)
     finally:
-        uvicorn_server.should_exit = True
-        thread.join(timeout=10)
         database.dispose()
 
 
@@ -133,20 +113,13 @@ def test_the_sidebar_in_chromium(server: Server) -> None:
 
     url = server.url
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch(playwright)
         # The width of WeCom's chat sidebar on a desktop client.
         context = browser.new_context(locale="zh-CN", viewport={"width": 360, "height": 780})
         page = context.new_page()
         # Signed in first: WeCom's OAuth does this inside WeCom. (The console's login redirect
         # keeps only the path of the page asked for, so the sign-in names the page itself.)
-        page.goto(url + "/login?next=" + quote("/sidebar/customer?external_userid=wm-chen"))
-        page.fill("input[name=username]", "xiaochen")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        sign_in(page, url, "xiaochen", PASSWORD, "/sidebar/customer?external_userid=wm-chen")
         expect(page).to_have_url(url + "/sidebar/customer?external_userid=wm-chen")
         panel = page.locator("#sidebar-panel")
         expect(panel).to_have_attribute("data-state", "loaded")

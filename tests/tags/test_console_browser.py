@@ -6,10 +6,6 @@ of customers; then builds a segment whose live count follows every edit, preview
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,16 +23,16 @@ from haina.core.migrate import upgrade
 from haina.core.tenancy.service import get_or_create_tenant
 from haina.tags import service as tags
 from haina.web.app import create_app
+from tests.browser import launch, needs_chromium, screenshot_dir, serving, sign_in
 from tests.conftest import make_settings
 from tests.customers.identity.builders import order, resolve_all, store
 from tests.factories import PASSWORD
 
-CHROMIUM = Path("/usr/bin/chromium")
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="the Debian chromium binary is not installed"),
+    needs_chromium,
 ]
 
 
@@ -47,8 +43,6 @@ class Server:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    import uvicorn
-
     clock.freeze(NOW)
     url = f"sqlite:///{tmp_path / 'tags.db'}"
     upgrade(url)
@@ -77,26 +71,13 @@ def server(tmp_path: Path) -> Iterator[Server]:
         actor = Actor(user.id, tenant_id, user.username, user.display_name, user.role)
         group = tags.create_group(session, actor, "客户意向")
         tags.create_tag(session, actor, tags.TagInput("高意向", group.id))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
     app = create_app(settings, database, start_workers=True)
-    uvicorn_server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uvicorn_server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    shots = Path(os.environ.get("HAINA_SCREENSHOT_DIR") or tmp_path / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
     try:
-        yield Server(f"http://127.0.0.1:{port}", shots)
+        with serving(app) as base_url:
+            yield Server(base_url, screenshot_dir(tmp_path))
     finally:
         from haina.tags.evaluation import wait_for_background
 
-        uvicorn_server.should_exit = True
-        thread.join(timeout=10)
         wait_for_background(10)
         database.dispose()
 
@@ -106,17 +87,10 @@ def test_build_a_rule_tag_and_a_segment_in_chromium(server: Server) -> None:
 
     url = server.url
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch(playwright)
         context = browser.new_context(locale="zh-CN", viewport={"width": 1360, "height": 900})
         page = context.new_page()
-        page.goto(url + "/login?next=" + quote("/tags"))
-        page.fill("input[name=username]", "yunying")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        sign_in(page, url, "yunying", PASSWORD, "/tags")
         expect(page).to_have_url(url + "/tags")
         expect(page.locator("[data-subnav] a[href='/tags/lifecycle']")).to_be_visible()
 

@@ -5,10 +5,7 @@ is done. Then the same page in English."""
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,15 +20,14 @@ from haina.core.migrate import upgrade
 from haina.core.tenancy.service import get_or_create_tenant
 from haina.tags import rfm
 from haina.web.app import create_app
+from tests.browser import launch, needs_chromium, screenshot_dir, serving
 from tests.conftest import make_settings
 from tests.factories import PASSWORD
 from tests.tags.rfm_seed import add_customer, add_order
 
-CHROMIUM = Path("/usr/bin/chromium")
-
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="the Debian chromium binary is not installed"),
+    needs_chromium,
 ]
 
 
@@ -61,8 +57,6 @@ def _seed(database: Database, tenant_id: str) -> None:
 
 @pytest.fixture
 def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path, threading.Event]]:
-    import uvicorn
-
     url = f"sqlite:///{tmp_path / 'lifecycle.db'}"
     upgrade(url)
     settings = make_settings(tmp_path, database_url=url)
@@ -81,25 +75,14 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[st
         return original(*args, **kwargs)
 
     monkeypatch.setattr(rfm, "compute", gated_compute)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
     app = create_app(settings, database, start_workers=True)  # workers: the tags scheduler runs
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    shots = Path(os.environ.get("HAINA_SCREENSHOT_DIR") or tmp_path / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
     try:
-        yield f"http://127.0.0.1:{port}", shots, gate
+        with serving(app, stop_seconds=20) as base_url:
+            try:
+                yield base_url, screenshot_dir(tmp_path), gate
+            finally:
+                gate.set()
     finally:
-        gate.set()
-        server.should_exit = True
-        thread.join(timeout=20)
         database.dispose()
 
 
@@ -108,11 +91,7 @@ def test_lifecycle_dashboard_in_chromium(server: tuple[str, Path, threading.Even
 
     url, shots, gate = server
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch(playwright)
         context = browser.new_context(locale="zh-CN", viewport={"width": 1440, "height": 900})
         page = context.new_page()
         errors: list[str] = []

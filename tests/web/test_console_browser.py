@@ -4,10 +4,6 @@ width, sign out. Screenshots go to $HAINA_SCREENSHOT_DIR (or the test's tmp dire
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,16 +15,14 @@ from haina.core.database import Database
 from haina.core.migrate import upgrade
 from haina.core.tenancy.service import get_or_create_tenant
 from haina.web.app import create_app
+from tests.browser import launch, needs_chromium, screenshot_dir, serving
 from tests.conftest import make_settings
 
-CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "correct-horse-42"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="the Debian chromium binary (/usr/bin/chromium) is not installed"
-    ),
+    needs_chromium,
 ]
 
 
@@ -39,16 +33,8 @@ class Console:
     shots: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def console(tmp_path: Path) -> Iterator[Console]:
-    import uvicorn
-
     url = f"sqlite:///{tmp_path / 'console.db'}"
     upgrade(url)
     settings = make_settings(tmp_path, database_url=url)
@@ -57,28 +43,10 @@ def console(tmp_path: Path) -> Iterator[Console]:
         tenant = get_or_create_tenant(session, "haina-demo", "海纳家电旗舰店")
         create_user(session, tenant.id, NewUser("wanglei", "王磊", "owner", PASSWORD), settings)
         create_user(session, tenant.id, NewUser("zhaocai", "赵财", "finance", PASSWORD), settings)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, database, start_workers=False),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    shots = Path(os.environ.get("HAINA_SCREENSHOT_DIR") or tmp_path / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
     try:
-        yield Console(url=f"http://127.0.0.1:{port}", username="wanglei", shots=shots)
+        with serving(create_app(settings, database, start_workers=False)) as base_url:
+            yield Console(url=base_url, username="wanglei", shots=screenshot_dir(tmp_path))
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         database.dispose()
 
 
@@ -86,11 +54,7 @@ def test_console_in_chromium(console: Console) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch(playwright)
         context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 860})
         page = context.new_page()
         failed_assets: list[str] = []
