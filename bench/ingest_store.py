@@ -23,26 +23,20 @@ import base64
 import json
 import os
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from _common import scratch_database
+from sqlalchemy import text
 
 from haina.core.database import Database, new_id
-from haina.core.migrate import upgrade
 from haina.core.settings import Settings
 from haina.core.tenancy.service import get_or_create_tenant
 from haina.customers.service import store_records
 from haina.platforms.canonical import Address, BuyerIdentity, Order, OrderLine
 
-ADMIN_URL = os.environ.get(
-    "HAINA_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 BATCH = 1_000
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 TABLES = ("order_buyers", "order_lines", "orders", "buyer_identities", "outbox_events")
@@ -237,49 +231,26 @@ def main() -> None:
     args = parser.parse_args()
     total = 10_000 if args.quick else args.orders
 
-    name = f"haina_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    database: Database | None = None
-    try:
-        upgrade(url)
-        with tempfile.TemporaryDirectory(prefix="haina-bench-") as directory:
-            settings = Settings(
-                env="test",
-                var_dir=Path(directory),
-                database_url=url,
-                secret_key="bench-secret-key-0123456789abcdef",
-                encryption_keys="1:" + base64.b64encode(b"b" * 32).decode(),
-                hash_key="bench-hash-key",
-            )
-            database = Database(settings)
-            with database.unit_of_work() as session:
-                tenant_id = get_or_create_tenant(session, "bench", "压测商户").id
+    with scratch_database() as (url, settings, database):
+        with database.unit_of_work() as session:
+            tenant_id = get_or_create_tenant(session, "bench", "压测商户").id
 
-            copy_seconds, copied = run_copy(url, tenant_id, total)
-            empty(database)
-            store_seconds, events = run_store(database, settings, tenant_id, total)
-            stored = table_counts(database)
+        copy_seconds, copied = run_copy(url, tenant_id, total)
+        empty(database)
+        store_seconds, events = run_store(database, settings, tenant_id, total)
+        stored = table_counts(database)
 
-        print(f"orders            {total:>12,}  (batches of {BATCH:,}, 2 lines each)")
-        print(f"{'table':<18}{'copied':>12}{'stored':>12}")
-        for table in TABLES:
-            print(f"{table:<18}{copied[table]:>12,}{stored[table]:>12,}")
-        print(f"events emitted    {events:>12,}")
-        print(f"raw COPY          {copy_seconds:>12.2f} s")
-        print(f"store_records     {store_seconds:>12.2f} s")
-        print(f"figure: ingest.store_orders_per_s {total / store_seconds:.0f} orders/s")
-        print(f"figure: ingest.copy_orders_per_s {total / copy_seconds:.0f} orders/s")
-        print(f"figure: ingest.store_ratio_to_copy {store_seconds / copy_seconds:.2f} x")
-        sys.stdout.flush()
-    finally:
-        if database is not None:
-            database.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    print(f"orders            {total:>12,}  (batches of {BATCH:,}, 2 lines each)")
+    print(f"{'table':<18}{'copied':>12}{'stored':>12}")
+    for table in TABLES:
+        print(f"{table:<18}{copied[table]:>12,}{stored[table]:>12,}")
+    print(f"events emitted    {events:>12,}")
+    print(f"raw COPY          {copy_seconds:>12.2f} s")
+    print(f"store_records     {store_seconds:>12.2f} s")
+    print(f"figure: ingest.store_orders_per_s {total / store_seconds:.0f} orders/s")
+    print(f"figure: ingest.copy_orders_per_s {total / copy_seconds:.0f} orders/s")
+    print(f"figure: ingest.store_ratio_to_copy {store_seconds / copy_seconds:.2f} x")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

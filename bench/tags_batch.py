@@ -22,22 +22,15 @@ Figures:
 from __future__ import annotations
 
 import argparse
-import base64
-import os
 import random
 import sys
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
+from _common import scratch_database
 from sqlalchemy import create_engine, text
 
-ADMIN_URL = os.environ.get(
-    "HAINA_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 PLATFORMS = ("youzan", "tmall", "taobao", "jd", "pdd", "douyin")
 PROVINCES = ("广东省", "浙江省", "上海市", "北京市", "江苏省", "四川省")
@@ -201,32 +194,13 @@ def main() -> None:
     size = f"{customers // 1_000_000}m" if customers % 1_000_000 == 0 else f"{customers // 1000}k"
 
     from haina.core import clock
-    from haina.core.database import Database
-    from haina.core.migrate import upgrade
-    from haina.core.settings import Settings
     from haina.core.tenancy.service import get_or_create_tenant
     from haina.tags import evaluation
     from haina.tags.models import Tag, TagGroup, TagKind
 
-    name = f"haina_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    database: Database | None = None
     clock.freeze(NOW)
     try:
-        upgrade(url)
-        with tempfile.TemporaryDirectory(prefix="haina-bench-") as directory:
-            settings = Settings(
-                env="test",
-                var_dir=Path(directory),
-                database_url=url,
-                secret_key="bench-secret-key-0123456789abcdef",
-                encryption_keys="1:" + base64.b64encode(b"b" * 32).decode(),
-                hash_key="bench-hash-key",
-            )
-            database = Database(settings)
+        with scratch_database() as (url, settings, database):
             with database.unit_of_work() as session:
                 tenant_id = get_or_create_tenant(session, "bench", "压测商户").id
                 group = TagGroup(tenant_id=tenant_id, name="规则")
@@ -274,11 +248,6 @@ def main() -> None:
         sys.stdout.flush()
     finally:
         clock.freeze(None)
-        if database is not None:
-            database.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

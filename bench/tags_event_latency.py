@@ -20,12 +20,9 @@ part of the latency that is not the tag engine's, and the tag engine's share.
 from __future__ import annotations
 
 import argparse
-import base64
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +31,7 @@ from sqlalchemy import create_engine, select, text
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import tags_batch  # noqa: E402 - the seed and the rules are shared with the batch bench
+from _common import scratch_database  # noqa: E402
 
 TIMEOUT_SECONDS = 10.0
 
@@ -49,10 +47,7 @@ def main() -> None:
     orders, customers = (30, 5_000) if args.quick else (args.orders, args.customers)
 
     from haina.connections.service import bind_settings
-    from haina.core.database import Database
     from haina.core.events.runners import start_runner
-    from haina.core.migrate import upgrade
-    from haina.core.settings import Settings
     from haina.core.tenancy.service import get_or_create_tenant
     from haina.customers.identity.models import OrderOwner
     from haina.customers.models import record_id
@@ -60,25 +55,9 @@ def main() -> None:
     from haina.platforms.canonical import Address, BuyerIdentity, Order, OrderLine
     from haina.tags.models import CustomerTag, Tag, TagGroup, TagKind
 
-    name = f"haina_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(tags_batch.ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = tags_batch.ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    database: Database | None = None
     runner = None
     try:
-        upgrade(url)
-        with tempfile.TemporaryDirectory(prefix="haina-bench-") as directory:
-            settings = Settings(
-                env="test",
-                var_dir=Path(directory),
-                database_url=url,
-                secret_key="bench-secret-key-0123456789abcdef",
-                encryption_keys="1:" + base64.b64encode(b"b" * 32).decode(),
-                hash_key="bench-hash-key",
-            )
-            database = Database(settings)
+        with scratch_database() as (url, settings, database):
             bind_settings(database)
             with database.unit_of_work() as session:
                 tenant_id = get_or_create_tenant(session, "bench", "压测商户").id
@@ -175,13 +154,8 @@ def main() -> None:
         print(f"figure: tags.event_latency_tag_engine_p50_ms {quantile(share, 0.5):.0f} ms")
         sys.stdout.flush()
     finally:
-        if runner is not None:
+        if runner is not None:  # a failure left it running
             runner.stop()
-        if database is not None:
-            database.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

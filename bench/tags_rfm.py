@@ -20,11 +20,8 @@ Figures:
 from __future__ import annotations
 
 import argparse
-import base64
 import sys
-import tempfile
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,7 +29,8 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tags_batch import ADMIN_URL, NOW, seed  # noqa: E402
+from _common import scratch_database  # noqa: E402
+from tags_batch import NOW, seed  # noqa: E402
 
 
 def baseline(url: str, tenant_id: str) -> float:
@@ -62,31 +60,12 @@ def main() -> None:
     size = f"{customers // 1_000_000}m" if customers % 1_000_000 == 0 else f"{customers // 1000}k"
 
     from haina.core import clock
-    from haina.core.database import Database
-    from haina.core.migrate import upgrade
-    from haina.core.settings import Settings
     from haina.core.tenancy.service import get_or_create_tenant
     from haina.tags import rfm
 
-    name = f"haina_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    database: Database | None = None
     clock.freeze(NOW)
     try:
-        upgrade(url)
-        with tempfile.TemporaryDirectory(prefix="haina-bench-") as directory:
-            settings = Settings(
-                env="test",
-                var_dir=Path(directory),
-                database_url=url,
-                secret_key="bench-secret-key-0123456789abcdef",
-                encryption_keys="1:" + base64.b64encode(b"b" * 32).decode(),
-                hash_key="bench-hash-key",
-            )
-            database = Database(settings)
+        with scratch_database() as (url, settings, database):
             with database.unit_of_work() as session:
                 tenant_id = get_or_create_tenant(session, "bench", "压测商户").id
             started = time.perf_counter()
@@ -127,11 +106,6 @@ def main() -> None:
         sys.stdout.flush()
     finally:
         clock.freeze(None)
-        if database is not None:
-            database.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":
