@@ -293,6 +293,18 @@ def fields_of(condition: Condition) -> set[str]:
     return set().union(*(fields_of(child) for child in condition.children))
 
 
+def tags_used(condition: Condition) -> set[str]:
+    """The tag ids a condition tests with has_tag (what deleting a tag would break)."""
+    if isinstance(condition, Leaf):
+        if condition.field != "has_tag":
+            return set()
+        values = condition.value if isinstance(condition.value, list) else [condition.value]
+        return {str(value) for value in values}
+    if isinstance(condition, Not):
+        return tags_used(condition.child)
+    return set().union(*(tags_used(child) for child in condition.children))
+
+
 def to_json(condition: Condition) -> dict[str, Any]:
     """The normalised JSON of a condition (what is stored after validation)."""
     if isinstance(condition, Leaf):

@@ -396,7 +396,35 @@ def evaluate_tag(session: Session, actor: Actor, tag_id: str) -> TagEvaluation:
     return _request_evaluation(session, actor, tag)
 
 
+def tag_references(session: Session, tenant_id: str, tag_id: str) -> list[str]:
+    """Rule tags and segments whose conditions test this tag (has_tag), as "规则标签 X" / "分群 Y"."""
+    found: list[str] = []
+    for rule_tag in evaluation.rule_tags(session, tenant_id):
+        if rule_tag.id != tag_id and _tests_tag(rule_tag.rule, tag_id):
+            found.append(f"rule tag 「{rule_tag.name}」")
+    for segment in segments.list_segments(session, tenant_id):
+        if _tests_tag(segment.definition, tag_id):
+            found.append(f"segment 「{segment.name}」")
+    return found
+
+
+def _tests_tag(definition: dict[str, Any] | None, tag_id: str) -> bool:
+    if not definition:
+        return False
+    try:
+        return tag_id in conditions.tags_used(conditions.validate(definition))
+    except conditions.InvalidCondition:
+        return False
+
+
 def _delete_tag(session: Session, actor: Actor, tag: Tag, *, announce: bool = True) -> None:
+    used_by = tag_references(session, actor.tenant_id, tag.id)
+    if used_by:
+        raise Conflict(
+            f"the tag '{tag.name}' is tested by {', '.join(used_by)}: change those conditions first",
+            code="tag_in_use",
+            used_by=used_by,
+        )
     carriers = CarrierRepository(session, actor.tenant_id).all_customer_ids(tag.id)
     reason = f"{_who(actor)}（删除标签）"
     changes.apply(

@@ -453,3 +453,27 @@ def test_dates_in_a_rule_or_segment_are_stored_as_iso_text(client: TestClient, t
     assert segment.status_code == 201 and segment.json()["definition"] == window
     tag = make_tag(client, owner, make_group(client, owner), "春节买家", window)
     assert tag["rule"] == window
+
+
+def test_a_tag_tested_by_a_rule_or_a_segment_cannot_be_deleted_until_they_change(
+    client: TestClient, tenant: TenantFixture
+) -> None:
+    operator = headers(client, tenant, "operator")
+    group_id = make_group(client, operator)
+    vip = make_tag(client, operator, group_id, "VIP")
+    uses_vip = {"field": "has_tag", "op": "in", "value": [vip["id"]]}
+    rule = make_tag(client, operator, group_id, "VIP复购", {"all": [uses_vip, THRICE]})
+    segment = client.post(
+        "/api/v1/segments", json={"name": "VIP 客户", "definition": {"any": [uses_vip]}}, headers=operator
+    ).json()
+
+    refused = client.delete(f"/api/v1/tags/{vip['id']}", headers=operator)
+    assert refused.status_code == 409, refused.text
+    body = refused.json()
+    assert body["error"]["code"] == "tag_in_use"
+    assert body["error"]["details"]["used_by"] == ["rule tag 「VIP复购」", "segment 「VIP 客户」"]
+    assert client.get(f"/api/v1/tags/{vip['id']}", headers=operator).status_code == 200
+
+    assert client.delete(f"/api/v1/tags/{rule['id']}", headers=operator).status_code == 204
+    assert client.delete(f"/api/v1/segments/{segment['id']}", headers=operator).status_code == 204
+    assert client.delete(f"/api/v1/tags/{vip['id']}", headers=operator).status_code == 204
