@@ -20,12 +20,10 @@ finished state on the server that ran it.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
@@ -35,7 +33,7 @@ from haina.core import clock
 from haina.core.database import Database
 from haina.core.settings import Settings
 from haina.core.tenancy.models import Tenant
-from haina.tags import lifecycle, rfm
+from haina.tags import evaluation, lifecycle, rfm
 
 logger = logging.getLogger(__name__)
 
@@ -123,17 +121,8 @@ def record_inline(tenant_id: str, started_at: datetime, result: rfm.ComputeResul
 
 
 def evaluate_rule_tags(database: Database, tenant_id: str) -> None:
-    """Every rule tag of the tenant evaluated again (helper module haina.tags.evaluation)."""
-    try:
-        module = importlib.import_module("haina.tags.evaluation")
-    except ImportError:
-        logger.warning("haina.tags.evaluation is missing: rule tags are not re-evaluated daily")
-        return
-    evaluate_all: Callable[[Database, str], object] | None = getattr(module, "evaluate_all", None)
-    if evaluate_all is None:
-        logger.warning("haina.tags.evaluation.evaluate_all is missing: rule tags are not re-evaluated daily")
-        return
-    evaluate_all(database, tenant_id)
+    """Every rule tag of the tenant evaluated again (time windows move with the clock)."""
+    evaluation.evaluate_all(database, tenant_id)
 
 
 def active_tenants(database: Database) -> list[str]:

@@ -398,5 +398,16 @@ def test_a_failed_computation_leaves_nothing_behind(database: Database, monkeypa
 
 
 def test_daily_rule_tag_evaluation_runs_the_evaluation_module(database: Database) -> None:
+    from tests.tags import builders
+
+    clock.freeze(NOW)
     tenant_id = _tenant(database)
-    schedule.evaluate_rule_tags(database, tenant_id)  # no rule tags: runs, evaluates nothing
+    with database.unit_of_work() as session:
+        buyer = builders.customer(session, tenant_id, "周敏")
+        builders.order(session, tenant_id, buyer, paid_at=NOW - timedelta(days=1))
+        ordered = builders.rule_tag(
+            session, tenant_id, "下过单", {"field": "order_count", "op": ">=", "value": 1}
+        )
+    schedule.evaluate_rule_tags(database, tenant_id)
+    with database.unit_of_work() as session:
+        assert builders.carriers(session, tenant_id, ordered) == {buyer}
