@@ -3,6 +3,7 @@
     python bench/tags_batch.py                # 1,000,000 customers (about 2 orders each)
     python bench/tags_batch.py --quick        # 20,000 customers
     python bench/tags_batch.py --customers N
+    python bench/tags_batch.py --chunk-size N   # customers per chunk (default: the engine's)
 
 A scratch database is created on the server (HAINA_BENCH_PG_ADMIN_URL, default
 postgresql+psycopg://postgres@127.0.0.1:5432/postgres), migrated, filled by COPY (customers,
@@ -28,7 +29,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from _common import scratch_database
+from _common import add_size_arguments, scratch_database, size_of
 from sqlalchemy import create_engine, text
 
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
@@ -187,11 +188,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--quick", action="store_true", help="20,000 customers")
+    add_size_arguments(parser)
+    parser.add_argument("--chunk-size", type=int, default=None, help="customers per chunk")
     args = parser.parse_args()
-    customers = 20_000 if args.quick else args.customers
-    size = f"{customers // 1_000_000}m" if customers % 1_000_000 == 0 else f"{customers // 1000}k"
+    customers, size = size_of(args)
 
     from haina.core import clock
     from haina.core.tenancy.service import get_or_create_tenant
@@ -225,10 +225,10 @@ def main() -> None:
             seeded = time.perf_counter() - started
 
             started = time.perf_counter()
-            first = evaluation.evaluate_all(database, tenant_id)
+            first = evaluation.evaluate_all(database, tenant_id, chunk_size=args.chunk_size)
             first_seconds = time.perf_counter() - started
             started = time.perf_counter()
-            daily = evaluation.evaluate_all(database, tenant_id)
+            daily = evaluation.evaluate_all(database, tenant_id, chunk_size=args.chunk_size)
             daily_seconds = time.perf_counter() - started
             base_seconds = baseline(url, tenant_id)
 

@@ -29,7 +29,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import scratch_database  # noqa: E402
+from _common import add_size_arguments, scratch_database, size_of  # noqa: E402
 from tags_batch import NOW, seed  # noqa: E402
 
 
@@ -53,11 +53,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--quick", action="store_true", help="20,000 customers")
+    add_size_arguments(parser)
     args = parser.parse_args()
-    customers = 20_000 if args.quick else args.customers
-    size = f"{customers // 1_000_000}m" if customers % 1_000_000 == 0 else f"{customers // 1000}k"
+    customers, size = size_of(args)
 
     from haina.core import clock
     from haina.core.tenancy.service import get_or_create_tenant

@@ -21,88 +21,33 @@ and drained, and a few manual tags already mirrored as corp tags (one warm-up ma
 from __future__ import annotations
 
 import argparse
-import base64
-import os
 import random
-import socket
 import statistics
 import sys
-import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
-import uvicorn
-from sqlalchemy import create_engine, select, text
+from _common import bench_database, connect_wecom, percentile, serve_sandbox
+from sqlalchemy import select
 
 from haina.connections import service as connections
+from haina.connections import wecom_corps
 from haina.core.database import Database
 from haina.core.events import ThreadRunner
 from haina.core.events.registry import discover_handlers
-from haina.core.migrate import upgrade
-from haina.core.settings import Settings
 from haina.core.tenancy.service import get_or_create_tenant
 from haina.customers import service as customers
 from haina.platforms.base import Credentials, Endpoint
 from haina.platforms.wecom.client import WeComClient
-from haina.sandbox.app import create_sandbox_app
 from haina.sandbox.generator import generate_world
 from haina.sandbox.state import SandboxState
-from haina.tags import changes, wecom_sync
+from haina.tags import changes
 from haina.tags.changes import Change
 from haina.tags.models import Tag, TagGroup, TagMirror, TagSource
 
-ADMIN_URL = os.environ.get(
-    "HAINA_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-SECRET_KEY = "bench-secret-key-0123456789abcdef"
-ENCRYPTION_KEYS = "1:" + base64.b64encode(b"e" * 32).decode()
 TAGS = 5
 DEADLINE_S = 60.0
-
-
-@contextmanager
-def sandbox(state: SandboxState) -> Iterator[str]:
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(create_sandbox_app(state), log_level="warning", lifespan="off", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/sandbox/wecom"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        listener.close()
-
-
-@contextmanager
-def database_url(use_postgres: bool, var_dir: Path) -> Iterator[str]:
-    if not use_postgres:
-        url = f"sqlite:///{var_dir / 'haina.db'}"
-        upgrade(url)
-        yield url
-        return
-    name = f"haina_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @dataclass
@@ -112,11 +57,6 @@ class Pending:
     present: bool
     committed_at: float
     done_at: float | None = None
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
 
 
 def main() -> None:
@@ -132,39 +72,11 @@ def main() -> None:
     discover_handlers()
     state = SandboxState(generate_world(7, 120 if args.quick else 300))
     world = state.world
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        sandbox(state) as wecom_url,
-        database_url(args.postgres, Path(tmp)) as url,
-    ):
-        settings = Settings(
-            env="production",
-            var_dir=Path(tmp),
-            database_url=url,
-            secret_key=SECRET_KEY,
-            encryption_keys=ENCRYPTION_KEYS,
-            hash_key="bench-hash-key",
-        )
-        database = Database(settings)
-        connections.bind_settings(database)
+    with serve_sandbox(state) as sandbox_url, bench_database(args.postgres) as (settings, database):
+        wecom_url = f"{sandbox_url}/wecom"
         with database.unit_of_work() as session:
             tenant_id = get_or_create_tenant(session, "bench-tags", "标签同步基准").id
-            connection_id = connections.create_connection(
-                session,
-                tenant_id,
-                connections.NewConnection(
-                    platform="wecom",
-                    name="企业微信",
-                    app_key=world.corp_id,
-                    app_secret=world.corp_secret,
-                    base_url=wecom_url,
-                    extra={
-                        "callback_token": world.callback_token,
-                        "encoding_aes_key": world.callback_aes_key,
-                    },
-                ),
-                settings,
-            ).id
+        connection_id = connect_wecom(database, settings, tenant_id, world, wecom_url)
         runner = ThreadRunner(database)
         runner.start()
         try:
@@ -174,8 +86,7 @@ def main() -> None:
             latencies, baseline = measure(database, runner, state, tenant_id, count, args.rate, wecom_url)
         finally:
             runner.stop()
-            wecom_sync.forget_clients()
-            database.dispose()
+            wecom_corps.forget_clients()
     args.poll_seconds = settings.dispatcher_poll_seconds
     report(latencies, baseline, count, args)
 

@@ -129,6 +129,7 @@ def first_sync(database: Database, settings: Settings) -> None:
         seed_demo_tags(database)
     except Exception:  # noqa: BLE001 - the demo runs on without its sample tags
         logging.getLogger(__name__).exception("the demo's tags could not be seeded")
+    seed_demo_engage(database)
 
 
 # Tag groups → tags (name, rule or None for a manual tag); segments (name, definition).
@@ -201,6 +202,29 @@ def seed_demo_tags(database: Database, *, manual_sample: int = 3) -> int:
         if hot is not None and sample:
             tags.tag_customers(session, actor, sample, [hot.id])
     return created
+
+
+# The engage operations with sample data, each `haina.engage.<name>.demo.seed(session, tenant_id,
+# corp)`: idempotent, made through the module's service against the demo's WeCom corp.
+DEMO_ENGAGE = ("livecodes", "welcome", "groupcodes", "broadcasts", "moments", "scripts", "handover", "losses")
+
+
+def seed_demo_engage(database: Database) -> None:
+    """Sample live codes, welcome messages, group codes, mass messages, moments, scripts,
+    handovers and loss alerts for the demo tenant; one operation failing leaves the others."""
+    import importlib
+
+    from haina.connections import wecom_corps
+
+    log = logging.getLogger(__name__)
+    for name in DEMO_ENGAGE:
+        try:
+            seed = importlib.import_module(f"haina.engage.{name}.demo").seed
+            with database.unit_of_work() as session:
+                tenant = get_or_create_tenant(session, DEMO_TENANT, "海纳演示旗舰店")
+                seed(session, tenant.id, wecom_corps.first_corp(session, tenant.id))
+        except Exception:  # noqa: BLE001 - the demo runs on without this operation's samples
+            log.exception("the demo's %s could not be seeded", name)
 
 
 ARCHIVE_PULL_SECONDS = 30.0

@@ -12,6 +12,15 @@ MODEL_MODULES = (
     "haina.archive.models",
     "haina.customers.identity.models",
     "haina.tags.models",
+    "haina.engage.livecodes.models",
+    "haina.engage.welcome.models",
+    "haina.engage.groupcodes.models",
+    "haina.engage.broadcasts.models",
+    "haina.engage.moments.models",
+    "haina.engage.scripts.models",
+    "haina.engage.handover.models",
+    "haina.engage.losses.models",
+    "haina.engage.media.models",
 )
 
 

@@ -525,6 +525,32 @@ def customers_saying(
     return statement
 
 
+def customers_who_wrote(
+    session: Session, tenant_id: str, customer_ids: Sequence[str], since: datetime
+) -> set[str]:
+    """Which of these customers sent a stored message (not a staff member's) at or after `since`
+    (mass-message reply statistics)."""
+    found: set[str] = set()
+    wanted = sorted(set(customer_ids))
+    for start in range(0, len(wanted), 500):
+        found.update(
+            customer_id
+            for customer_id in session.scalars(
+                select(ArchiveMessage.customer_id)
+                .where(
+                    ArchiveMessage.tenant_id == tenant_id,
+                    ArchiveMessage.status == MessageStatus.STORED,
+                    ArchiveMessage.is_from_staff.is_(False),
+                    ArchiveMessage.customer_id.in_(wanted[start : start + 500]),
+                    ArchiveMessage.sent_at >= since,
+                )
+                .distinct()
+            )
+            if customer_id
+        )
+    return found
+
+
 def decrypt_content(row: ArchiveMessage, settings: Settings) -> dict[str, Any]:
     if not row.content_encrypted:
         return {}

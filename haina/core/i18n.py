@@ -1,7 +1,9 @@
 """Console and error-message translations: Simplified Chinese by default, English available.
 
 The catalogs live in `haina/core/locales/<language>.json` (flat `key → text` maps, `{name}`
-placeholders). Both languages carry the same keys; a missing key falls back to the default
+placeholders), plus one file per module area in `haina/core/locales/<language>/*.json` (e.g.
+`zh-CN/engage.livecodes.json`), merged in name order, so modules built side by side do not edit
+one file. Both languages carry the same keys; a missing key falls back to the default
 given by the caller, then to the Chinese text, then to the key itself.
 """
 
@@ -17,10 +19,13 @@ LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 
 
 def load_catalogs(directory: Path = LOCALES_DIR) -> dict[str, dict[str, str]]:
-    return {
-        language: json.loads((directory / f"{language}.json").read_text(encoding="utf-8"))
-        for language in LANGUAGES
-    }
+    catalogs: dict[str, dict[str, str]] = {}
+    for language in LANGUAGES:
+        catalog = json.loads((directory / f"{language}.json").read_text(encoding="utf-8"))
+        for part in sorted((directory / language).glob("*.json")):
+            catalog.update(json.loads(part.read_text(encoding="utf-8")))
+        catalogs[language] = catalog
+    return catalogs
 
 
 MESSAGES: dict[str, dict[str, str]] = load_catalogs()

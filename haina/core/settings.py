@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_lockout_minutes: int = 15
     max_body_bytes: int = 2 * 1024 * 1024
+    # Paths that take files (the engage image library: WeCom takes pictures up to 10 MB).
+    max_upload_bytes: int = 11 * 1024 * 1024
     default_language: Literal["zh-CN", "en"] = "zh-CN"
     demo_mode: bool = False
     # The platform sandbox served by this process under /sandbox (the demo turns it on).

@@ -1167,6 +1167,7 @@ class WeComFollow:
     staff_userid: str
     tag_ids: tuple[str, ...]
     is_active: bool
+    added_at: datetime | None = None  # when the member added the customer, as WeCom said
 
 
 def wecom_follows_of(
@@ -1191,6 +1192,7 @@ def wecom_follows_of(
         follow.staff_userid,
         follow.tag_ids,
         follow.is_active,
+        follow.created_at,
     ).join(follow, (follow.tenant_id == contact.tenant_id) & (follow.contact_id == contact.id))
     query = query.where(contact.tenant_id == tenant_id)
     if active_only:
@@ -1209,6 +1211,7 @@ def wecom_follows_of(
                         staff_userid=row[4],
                         tag_ids=tuple(row[5] or ()),
                         is_active=bool(row[6]),
+                        added_at=row[7],
                     )
                 )
     return sorted(set(found), key=lambda f: (f.contact_id, f.staff_userid))

@@ -16,12 +16,22 @@ from dataclasses import dataclass, field
 @dataclass
 class FaultPlan:
     throttle_rate: float = 0.0  # share of requests answered with the platform's throttle error
-    throttle_for_seconds: float = 0.0  # every request throttled until this long after the plan is set
+    # Every request throttled for this long from the first request the plan sees (a storm that
+    # began when the plan was set could pass unseen while a slow caller was still setting up).
+    throttle_for_seconds: float = 0.0
     error_rate: float = 0.0  # share answered with HTTP 5xx
     slow_ms: int = 0  # added latency on every request
     drop_push_rate: float = 0.0  # share of outgoing pushes silently dropped
     seed: int = 0
     set_at: float = field(default_factory=time.monotonic)
+    storm_started_at: float | None = None  # the first request under throttle_for_seconds
+
+    def storm_left(self, now: float) -> float:
+        """Seconds of the throttling storm still to come (0 when over or none)."""
+        if not self.throttle_for_seconds:
+            return 0.0
+        started = self.storm_started_at if self.storm_started_at is not None else now
+        return max(0.0, self.throttle_for_seconds - (now - started))
 
 
 class Faults:
@@ -63,7 +73,10 @@ class Faults:
             plan, rng = self._plans.get(platform), self._rngs.get(platform)
             if plan is None or rng is None:
                 return None
-            if plan.throttle_for_seconds and time.monotonic() - plan.set_at < plan.throttle_for_seconds:
+            now = time.monotonic()
+            if plan.throttle_for_seconds and plan.storm_started_at is None:
+                plan.storm_started_at = now
+            if plan.storm_left(now) > 0:
                 outcome: str | None = "throttle"
             elif plan.throttle_rate and rng.random() < plan.throttle_rate:
                 outcome = "throttle"

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 
 from haina.core import clock
 from haina.sandbox.data import catalog, chats
+from haina.sandbox.emulators.wecom_events import simulate_scan_contact_way
+from haina.sandbox.emulators.wecom_groupmsg import groupmsg_state, simulate_confirm_mass_message
+from haina.sandbox.emulators.wecom_moments import moments_state, simulate_publish_moment
+from haina.sandbox.emulators.wecom_store import scratch
 from haina.sandbox.generator.ids import LIVE_ORIGIN, Tokens
 from haina.sandbox.generator.maker import WorldMaker
 from haina.sandbox.generator.orders import Receiver
@@ -27,6 +31,7 @@ from haina.sandbox.world import Account, Order, Refund
 logger = logging.getLogger(__name__)
 
 OPEN_STATES = ("pending_payment", "paid", "shipped")
+MEMBER_ACTS_PER_TICK = 1 / 30
 NEXT_STATE = {"paid": "shipped", "shipped": "completed"}
 LIVE_SCRIPTS = (
     chats.PRESALE["beauty"]
@@ -35,6 +40,41 @@ LIVE_SCRIPTS = (
     + chats.COMPLAINT_ALLERGY
     + chats.PRAISE
 )
+
+
+def pending_mass_messages(state: SandboxState) -> list[tuple[str, str]]:
+    """(msgid, member) of single-chat mass messages a member has not confirmed yet."""
+    mine = groupmsg_state(state)
+    with state.lock:
+        messages = list(scratch(state)["mass_messages"].values())
+        pending = []
+        for message in sorted(messages, key=lambda item: item["msgid"]):
+            if message["msgid"] in mine["cancelled"] or message.get("chat_type") != "single":
+                continue
+            confirmed = mine["confirmed"].get(message["msgid"], {})
+            members = sorted({recipient["userid"] for recipient in message["recipients"]})
+            pending += [(message["msgid"], userid) for userid in members if userid not in confirmed]
+    return pending
+
+
+def pending_moments(state: SandboxState) -> list[tuple[str, str]]:
+    """(moment_id, member) of moments a member has not published yet."""
+    with state.lock:
+        moments = dict(moments_state(state)["moments"])
+        return [
+            (moment_id, userid)
+            for moment_id, moment in sorted(moments.items())
+            if not moment.get("cancelled")
+            for userid, published in sorted(moment["senders"].items())
+            if not published
+        ]
+
+
+def contact_way_ids(state: SandboxState) -> list[str]:
+    """The config ids of the corp's 「联系我」 codes that hand out a QR code, oldest first."""
+    with state.lock:
+        ways = list(scratch(state)["contact_ways"].values())
+    return [way["config_id"] for way in ways if way.get("scene") == 2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +170,7 @@ class LiveTicker:
             self._new_contact(now, changes)
         for _ in range(self._due("messages")):
             self._new_messages(now, changes)
+        self._members_act(changes)
         return changes
 
     def _due(self, kind: str) -> int:
@@ -266,7 +307,9 @@ class LiveTicker:
         changes.append(Change("refund.requested", refund.refund_id))
 
     def _new_contact(self, now: int, changes: list[Change]) -> None:
-        """A new lead scans a channel code and adds a guide."""
+        """A new lead adds a guide: by scanning one of the corp's 「联系我」 codes when the merchant
+        made some (so channel live codes, their welcome messages and statistics come alive in
+        the demo), else directly."""
         maker = self.maker
         if not maker.setup.staff:
             return  # nobody to add
@@ -275,10 +318,30 @@ class LiveTicker:
         contact = maker.wecom.contact(draft, History(), [])
         moment = clock.now()
         contact.created_at = moment
+        config_ids = contact_way_ids(self.state)
+        if config_ids:
+            contact.follow_users = []
+            config_id = config_ids[int(self.rng.random() * len(config_ids))]
+            simulate_scan_contact_way(self.state, config_id, contact)
+            changes.append(Change("contact.added", contact.external_userid))
+            return
         contact.follow_users = contact.follow_users[:1]
         contact.follow_users[0].createtime = moment
         self.state.add("contacts", contact)
         changes.append(Change("contact.added", contact.external_userid))
+
+    def _members_act(self, changes: list[Change]) -> None:
+        """Members get round to the corp's asks in their WeCom app: each pending mass message is
+        confirmed, and each moment published, by a member with a small chance per tick (about
+        half a minute on average at one tick a second), so the demo's tracking pages move."""
+        for msgid, userid in pending_mass_messages(self.state):
+            if self.rng.random() < MEMBER_ACTS_PER_TICK:
+                simulate_confirm_mass_message(self.state, msgid, userid)
+                changes.append(Change("mass_message.confirmed", f"{msgid}:{userid}"))
+        for moment_id, userid in pending_moments(self.state):
+            if self.rng.random() < MEMBER_ACTS_PER_TICK:
+                simulate_publish_moment(self.state, moment_id, userid)
+                changes.append(Change("moment.published", f"{moment_id}:{userid}"))
 
     def _new_messages(self, now: int, changes: list[Change]) -> None:
         contacts = self.state.world.contacts

@@ -13,7 +13,10 @@ one of the whitelisted columns; no text from a definition ever reaches SQL as SQ
 
 `customer_filter` compiles a condition into one boolean over `Customer` (active customers of the
 tenant, optionally narrowed to a `scope`), the same compile for the event path, batch runs and
-segments, so they always agree.
+segments, so they always agree. `batch_tests` (PostgreSQL batch runs of many rules) is that
+compile with one change: the order leaves read the same aggregates from one shared pass of
+per-customer facts instead of each from its own subquery (tests/tags/test_batch_together.py
+holds the two to the same answers, leaf by leaf).
 
 Semantics:
 
@@ -43,7 +46,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
+    Integer,
     Select,
     Text,
     and_,
@@ -53,11 +58,14 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     not_,
     or_,
     select,
     true,
+    type_coerce,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from haina.core.clock import SHANGHAI
@@ -521,6 +529,7 @@ class _Compiler:
     dialect: str
     settings: Settings | None
     chat_words: Sequence[str]
+    facts: _Facts | None = None  # set: order leaves read per-customer aggregates (`batch_tests`)
 
     # Shanghai calendar ─────────────────────────────────────────────────────────────────────
     def day_start(self, day: date) -> datetime:
@@ -571,29 +580,22 @@ class _Compiler:
             return or_(*(self.compile(child) for child in condition.children))
         if isinstance(condition, Not):
             return not_(self.compile(condition.child))
+        if self.facts is not None and hasattr(self, f"fact_{condition.field}"):
+            return getattr(self, f"fact_{condition.field}")(condition)  # type: ignore[no-any-return]
         return getattr(self, f"leaf_{condition.field}")(condition)  # type: ignore[no-any-return]
 
-    def paid_orders(self, params: dict[str, Any]) -> Select[Any]:
-        """order_owners ⋈ orders, paid, within the leaf's window and filters (no columns yet)."""
+    def order_tests(self, params: dict[str, Any], *, lines_hashed: bool = False) -> list[ColumnElement[bool]]:
+        """What makes an order count for a leaf: paid, within the window and filters. Lines are
+        tested per order (EXISTS, for a few customers) or, `lines_hashed`, as one hashed set of
+        the tenant's matching order ids (a batch chunk looks at most orders)."""
         since, until = self.window(params)
-        statement = (
-            select(OrderOwner.customer_id)
-            .select_from(OrderOwner)
-            .join(Order, and_(Order.tenant_id == OrderOwner.tenant_id, Order.id == OrderOwner.order_id))
-            .where(
-                OrderOwner.tenant_id == self.tenant_id,
-                OrderOwner.customer_id.is_not(None),
-                self.in_scope(OrderOwner.customer_id),
-                Order.status.in_(PAID_STATUSES),
-                Order.paid_at.is_not(None),
-            )
-        )
+        tests: list[ColumnElement[bool]] = [Order.status.in_(PAID_STATUSES), Order.paid_at.is_not(None)]
         if since is not None:
-            statement = statement.where(Order.paid_at >= since)
+            tests.append(Order.paid_at >= since)
         if until is not None:
-            statement = statement.where(Order.paid_at < until)
+            tests.append(Order.paid_at < until)
         if params.get("platforms"):
-            statement = statement.where(Order.platform.in_(params["platforms"]))
+            tests.append(Order.platform.in_(params["platforms"]))
         line_tests = []
         if params.get("product"):
             line_tests.append(
@@ -601,15 +603,35 @@ class _Compiler:
             )
         if params.get("sku"):
             line_tests.append(or_(OrderLine.sku_id == params["sku"], OrderLine.outer_sku == params["sku"]))
-        if line_tests:
-            statement = statement.where(
+        if line_tests and lines_hashed:
+            tests.append(
+                Order.id.in_(
+                    select(OrderLine.order_id).where(OrderLine.tenant_id == self.tenant_id, *line_tests)
+                )
+            )
+        elif line_tests:
+            tests.append(
                 exists(
                     select(literal(1)).where(
                         OrderLine.tenant_id == Order.tenant_id, OrderLine.order_id == Order.id, *line_tests
                     )
                 )
             )
-        return statement
+        return tests
+
+    def paid_orders(self, params: dict[str, Any]) -> Select[Any]:
+        """order_owners ⋈ orders, paid, within the leaf's window and filters (no columns yet)."""
+        return (
+            select(OrderOwner.customer_id)
+            .select_from(OrderOwner)
+            .join(Order, and_(Order.tenant_id == OrderOwner.tenant_id, Order.id == OrderOwner.order_id))
+            .where(
+                OrderOwner.tenant_id == self.tenant_id,
+                OrderOwner.customer_id.is_not(None),
+                self.in_scope(OrderOwner.customer_id),
+                *self.order_tests(params),
+            )
+        )
 
     def aggregate(self, statement: Select[Any], amount: Any, op: str, value: Any) -> ColumnElement[bool]:
         grouped = statement.group_by(OrderOwner.customer_id)
@@ -647,15 +669,17 @@ class _Compiler:
     def leaf_no_order_in_days(self, leaf: Leaf) -> ColumnElement[bool]:
         return self.aggregate(self.paid_orders({"days": leaf.value}), func.count(), "=", 0)
 
-    def leaf_last_order_days(self, leaf: Leaf) -> ColumnElement[bool]:
+    def last_order_test(self, leaf: Leaf, last_paid: Any) -> ColumnElement[bool]:
+        """The leaf's test on the time of the last paid order (`last_paid`, never NULL here)."""
+
         # Days since the last order ≥ n ⇔ its Shanghai date ≤ today - n ⇔ it was before the start
         # of day today - n + 1: every comparison becomes one on max(paid_at), so it uses no
         # backend's date arithmetic.
         def at_least(days: int) -> ColumnElement[bool]:
-            return func.max(Order.paid_at) < self.day_start(self.today - timedelta(days=days - 1))
+            return last_paid < self.day_start(self.today - timedelta(days=days - 1))  # type: ignore[no-any-return]
 
         def at_most(days: int) -> ColumnElement[bool]:
-            return func.max(Order.paid_at) >= self.day_start(self.today - timedelta(days=days))
+            return last_paid >= self.day_start(self.today - timedelta(days=days))  # type: ignore[no-any-return]
 
         op, value = leaf.op, leaf.value
         tests: dict[str, Callable[[], ColumnElement[bool]]] = {
@@ -667,7 +691,11 @@ class _Compiler:
             "!=": lambda: or_(at_least(value + 1), at_most(value - 1) if value > 0 else false()),
             "between": lambda: and_(at_least(value[0]) if value[0] > 0 else true(), at_most(value[1])),
         }
-        grouped = self.paid_orders({}).group_by(OrderOwner.customer_id).having(tests[op]())
+        return tests[op]()
+
+    def leaf_last_order_days(self, leaf: Leaf) -> ColumnElement[bool]:
+        test = self.last_order_test(leaf, func.max(Order.paid_at))
+        grouped = self.paid_orders({}).group_by(OrderOwner.customer_id).having(test)
         return self.member(grouped, False)
 
     def leaf_refund_count(self, leaf: Leaf) -> ColumnElement[bool]:
@@ -867,6 +895,190 @@ class _Compiler:
     def leaf_lifecycle_stage(self, leaf: Leaf) -> ColumnElement[bool]:
         return self.score(leaf, CustomerScore.stage, "prospect")
 
+    # Order leaves from per-customer facts ──────────────────────────────────────────────────
+    # Each reads a column of `tag_facts` (one row per customer with orders in scope, LEFT JOINed
+    # to the customer) that holds the same aggregate the leaf's own subquery would compute; a
+    # customer without a row has no orders: counts and amounts 0, no last order, no latest value.
+    def fact(self, kind: str, key: Any, aggregate: Callable[[], Any], type_: Any) -> Any:
+        assert self.facts is not None
+        return self.facts.column((kind, repr(key)), aggregate, type_)
+
+    def order_fact_count(
+        self, params: dict[str, Any], extra_key: Any = None, *extra: ColumnElement[bool]
+    ) -> Any:
+        """Paid orders of the leaf's window and filters (and `extra` tests, told apart by
+        `extra_key`), 0 without any."""
+        key = (sorted((k, repr(v)) for k, v in params.items()), extra_key)
+        tests = [*self.order_tests(params, lines_hashed=True), *extra]
+        counted = self.fact("count", key, lambda: func.count().filter(and_(*tests)), Integer())
+        return func.coalesce(counted, 0)
+
+    def fact_order_count(self, leaf: Leaf) -> ColumnElement[bool]:
+        return _compare(self.order_fact_count(leaf.params), leaf.op, leaf.value)
+
+    def fact_order_amount(self, leaf: Leaf) -> ColumnElement[bool]:
+        assert self.facts is not None
+        tests = self.order_tests(leaf.params, lines_hashed=True)
+        net = Order.paid_fen - func.coalesce(self.facts.refunded_money(), 0)
+        key = sorted((k, repr(v)) for k, v in leaf.params.items())
+        amount = self.fact(
+            "amount", key, lambda: func.sum(case((net > 0, net), else_=0)).filter(and_(*tests)), BigInteger()
+        )
+        return _compare(func.coalesce(amount, 0), leaf.op, leaf.value)
+
+    def fact_no_order_in_days(self, leaf: Leaf) -> ColumnElement[bool]:
+        return self.order_fact_count({"days": leaf.value}) == 0  # type: ignore[no-any-return]
+
+    def fact_last_order_days(self, leaf: Leaf) -> ColumnElement[bool]:
+        tests = self.order_tests({})
+        last_paid = self.fact(
+            "last", "", lambda: func.max(Order.paid_at).filter(and_(*tests)), Order.paid_at.type
+        )
+        return and_(last_paid.is_not(None), self.last_order_test(leaf, last_paid))
+
+    def fact_refund_count(self, leaf: Leaf) -> ColumnElement[bool]:
+        assert self.facts is not None
+        since, until = self.window(leaf.params)
+        per_order = self.facts.refund_count(since, until)
+        counted = self.fact("refunds", (since, until), lambda: func.sum(per_order), BigInteger())
+        return _compare(func.coalesce(counted, 0), leaf.op, leaf.value)
+
+    def fact_coupon_used(self, leaf: Leaf) -> ColumnElement[bool]:
+        params: dict[str, Any] = {
+            key: leaf.params[key] for key in ("days", "since", "until") if key in leaf.params
+        }
+        if leaf.params.get("coupon_ids"):
+            text = cast(Order.coupon_ids, Text)
+            coupon = or_(
+                *(text.contains(json.dumps(coupon), autoescape=True) for coupon in leaf.params["coupon_ids"])
+            )
+        else:
+            coupon = func.json_array_length(Order.coupon_ids) > 0
+        found = self.order_fact_count(params, ("coupon", leaf.params.get("coupon_ids")), coupon) > 0
+        return found if leaf.value else not_(found)
+
+    def fact_platform(self, leaf: Leaf) -> ColumnElement[bool]:
+        op = _NEGATIVE.get(leaf.op, leaf.op)
+        bought = (
+            self.order_fact_count(
+                {}, ("platform", op, leaf.value), _string_test(Order.platform, op, leaf.value)
+            )
+            > 0
+        )
+        known = select(IdentityNode.customer_id).where(
+            IdentityNode.tenant_id == self.tenant_id,
+            IdentityNode.customer_id.is_not(None),
+            self.in_scope(IdentityNode.customer_id),
+            _string_test(IdentityNode.platform, op, leaf.value),
+        )
+        found = or_(bought, self.member(known, False))
+        return not_(found) if leaf.op in _NEGATIVE else found
+
+    def latest_fact(self, leaf: Leaf, column: Any) -> ColumnElement[bool]:
+        tests = self.order_tests({})
+
+        def latest() -> Any:
+            ordered = postgresql.aggregate_order_by(column, Order.paid_at.desc(), Order.id.desc())
+            return type_coerce(func.array_agg(ordered).filter(and_(*tests)), postgresql.ARRAY(column.type))[1]
+
+        value = self.fact("latest", column.key, latest, column.type)
+        op = _NEGATIVE.get(leaf.op, leaf.op)
+        found = func.coalesce(_string_test(value, op, leaf.value), false())
+        return not_(found) if leaf.op in _NEGATIVE else found
+
+    def fact_province(self, leaf: Leaf) -> ColumnElement[bool]:
+        return self.latest_fact(leaf, Order.receiver_province)
+
+    def fact_city(self, leaf: Leaf) -> ColumnElement[bool]:
+        return self.latest_fact(leaf, Order.receiver_city)
+
+
+class _Facts:
+    """The per-customer order aggregates the order leaves of some conditions need, gathered while
+    they compile and then computed in one pass over the scope's orders (PostgreSQL: FILTER,
+    array_agg) instead of one pass per leaf."""
+
+    NAME = "tag_facts"
+    REFUNDS = "tag_refunds"
+
+    def __init__(self, tenant_id: str, compiler_scope: Callable[[Any], ColumnElement[bool]]) -> None:
+        self.tenant_id = tenant_id
+        self.in_scope = compiler_scope
+        self.columns: dict[tuple[str, str], tuple[str, Any]] = {}
+        self.refund_windows: dict[tuple[datetime | None, datetime | None], str] = {}
+        self.needs_refunded_money = False
+
+    def column(self, key: tuple[str, str], aggregate: Callable[[], Any], type_: Any) -> Any:
+        """A reference to the facts column of `key` (the same aggregate is computed once)."""
+        if key not in self.columns:
+            self.columns[key] = (f"f{len(self.columns)}", aggregate())
+        return literal_column(f"{self.NAME}.{self.columns[key][0]}", type_)
+
+    def refunded_money(self) -> Any:
+        self.needs_refunded_money = True
+        return literal_column(f"{self.REFUNDS}.money", BigInteger())
+
+    def refund_count(self, since: datetime | None, until: datetime | None) -> Any:
+        name = self.refund_windows.setdefault((since, until), f"r{len(self.refund_windows)}")
+        return literal_column(f"{self.REFUNDS}.{name}", BigInteger())
+
+    def select(self) -> Select[Any] | None:
+        """customer_id and the gathered aggregates, one row per customer in scope with orders;
+        None when no leaf needs one."""
+        if not self.columns:
+            return None
+        statement = (
+            select(
+                OrderOwner.customer_id.label("customer_id"),
+                *(aggregate.label(name) for name, aggregate in self.columns.values()),
+            )
+            .select_from(OrderOwner)
+            .join(Order, and_(Order.tenant_id == OrderOwner.tenant_id, Order.id == OrderOwner.order_id))
+            .where(
+                OrderOwner.tenant_id == self.tenant_id,
+                OrderOwner.customer_id.is_not(None),
+                self.in_scope(OrderOwner.customer_id),
+            )
+            .group_by(OrderOwner.customer_id)
+        )
+        if self.refund_windows or self.needs_refunded_money:
+            counted = [
+                func.count()
+                .filter(
+                    and_(
+                        Refund.status.in_(COUNTED_REFUNDS),
+                        *([Refund.created_at >= since] if since is not None else []),
+                        *([Refund.created_at < until] if until is not None else []),
+                    )
+                )
+                .label(name)
+                for (since, until), name in self.refund_windows.items()
+            ]
+            refunds = (
+                select(
+                    Refund.platform,
+                    Refund.shop_id,
+                    Refund.order_external_id,
+                    func.sum(Refund.amount_fen).filter(Refund.status.in_(REFUNDED_MONEY)).label("money"),
+                    *counted,
+                )
+                .where(Refund.tenant_id == self.tenant_id, Refund.status.in_(COUNTED_REFUNDS))
+                .group_by(Refund.platform, Refund.shop_id, Refund.order_external_id)
+                .subquery(self.REFUNDS)
+            )
+            statement = statement.outerjoin(
+                refunds,
+                and_(
+                    refunds.c.platform == Order.platform,
+                    refunds.c.shop_id == Order.shop_id,
+                    refunds.c.order_external_id == Order.external_id,
+                ),
+            )
+        if not self.refund_windows:
+            # Every column counts paid orders only: the others need not be read.
+            statement = statement.where(Order.status.in_(PAID_STATUSES), Order.paid_at.is_not(None))
+        return statement
+
 
 def _compare(expression: Any, op: str, value: Any) -> ColumnElement[bool]:
     if op == "between":
@@ -955,4 +1167,53 @@ def filter_for(
         dialect=session.get_bind().dialect.name,
         settings=settings,
         chat_words=words,
+    )
+
+
+@dataclass
+class BatchTests:
+    """Several conditions compiled together for one batch chunk (`batch_tests`)."""
+
+    tests: list[ColumnElement[bool]]  # one per condition, over Customer LEFT JOIN `facts`
+    facts: Any  # a subquery (customer_id, aggregates…) to LEFT JOIN on customer_id, or None
+
+
+def batch_tests(
+    conditions: Sequence[Condition],
+    tenant_id: str,
+    *,
+    now: datetime,
+    scope: Range,
+    settings: Settings | None = None,
+    chat_words: Iterable[str] = (),
+) -> BatchTests:
+    """PostgreSQL: one boolean per condition telling whether it holds for an active customer of the
+    tenant in `scope` (what `customer_filter` selects), where the order leaves of all of them read
+    one shared pass of per-customer aggregates instead of each scanning the orders."""
+    compiler = _Compiler(tenant_id, now, scope, "postgresql", settings, tuple(chat_words))
+    compiler.facts = _Facts(tenant_id, compiler.in_scope)
+    tests = [
+        and_(Customer.status == CustomerStatus.ACTIVE.value, compiler.compile(condition))
+        for condition in conditions
+    ]
+    statement = compiler.facts.select()
+    return BatchTests(tests, statement.subquery(_Facts.NAME) if statement is not None else None)
+
+
+def batch_tests_for(
+    session: Session, tenant_id: str, conditions: Sequence[Condition], *, scope: Range
+) -> BatchTests:
+    """`batch_tests` with what the session knows: the app clock, settings for chat keywords."""
+    from haina.core import clock
+
+    settings = None
+    words: list[str] = []
+    if any("chat_keyword" in fields_of(condition) for condition in conditions):
+        from haina.archive.service import list_words
+        from haina.connections.service import settings_for
+
+        settings = settings_for(session)
+        words = list_words(session, tenant_id)
+    return batch_tests(
+        conditions, tenant_id, now=clock.now(), scope=scope, settings=settings, chat_words=words
     )

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from haina.core import clock
 from haina.core.audit import service as audit
 from haina.core.auth.actor import Actor
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-# Cells a spreadsheet would run as a formula (CSV injection): prefixed with an apostrophe.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+from haina.core.spreadsheets import XLSX, write_csv, write_xlsx
 
 
 @dataclass(frozen=True)
@@ -25,35 +18,6 @@ class ExportFile:
     media_type: str
     content: bytes
     rows: int
-
-
-def _safe(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
-
-def write_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_safe(value) for value in row])
-    # A BOM, so Excel opens Chinese text in UTF-8.
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
-
-
-def write_xlsx(header: Sequence[str], rows: Iterable[Sequence[Any]], sheet_name: str = "customers") -> bytes:
-    from openpyxl import Workbook
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(sheet_name)
-    sheet.append(list(header))
-    for row in rows:
-        sheet.append([_safe(value) for value in row])
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
 
 
 HEADER = ("customer_id", "name", "phone", "created_at")
@@ -83,7 +47,7 @@ def export_segment(
     header = HEADER if language == "en" else HEADER_ZH
     stamp = clock.now().astimezone(clock.SHANGHAI).strftime("%Y%m%d-%H%M")
     if format == "xlsx":
-        content, media_type = write_xlsx(header, rows), XLSX
+        content, media_type = write_xlsx(header, rows, sheet_name="customers"), XLSX
     else:
         content, media_type = write_csv(header, rows), "text/csv; charset=utf-8"
     audit.record(

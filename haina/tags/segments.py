@@ -158,8 +158,13 @@ def refresh_count(session: Session, tenant_id: str, segment_id: str) -> Segment:
 def customer_ids_select(session: Session, tenant_id: str, segment_id: str) -> Select[Any]:
     """A SELECT of the matching customer ids, for other modules to use as a target inside their
     own statements (journeys, mass messages)."""
-    segment = get(session, tenant_id, segment_id)
-    condition = conditions.validate(segment.definition)
+    return definition_ids_select(session, tenant_id, get(session, tenant_id, segment_id).definition)
+
+
+def definition_ids_select(session: Session, tenant_id: str, definition: Any) -> Select[Any]:
+    """The same for an unsaved definition in the condition language (e.g. a mass message's tag
+    filter); raises InvalidCondition if it is bad."""
+    condition = conditions.validate(definition)
     return (
         select(Customer.id).where(conditions.filter_for(session, tenant_id, condition)).order_by(Customer.id)
     )

@@ -572,6 +572,24 @@ def tag_customers(
     return applied
 
 
+def tag_by_system(
+    session: Session, tenant_id: str, customer_ids: Sequence[str], tag_ids: Sequence[str], reason: str
+) -> changes.Applied:
+    """Add manual tags to customers on the system's behalf (e.g. reason "渠道活码 门店海报"), with
+    history and tag.added events as for a person. Deleted and rule tags are skipped."""
+    tags = [
+        tag
+        for tag in TagRepository(session, tenant_id).by_ids(list(dict.fromkeys(tag_ids)))
+        if tag.kind == TagKind.MANUAL
+    ]
+    wanted = [
+        changes.Change(customer_id, tag.id, tag.name, TagSource.MANUAL, reason)
+        for customer_id in dict.fromkeys(customer_ids)
+        for tag in tags
+    ]
+    return changes.apply(session, tenant_id, add=wanted)
+
+
 # ── What the customer 360 shows ─────────────────────────────────────────────────────────────
 
 

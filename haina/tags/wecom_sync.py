@@ -45,9 +45,7 @@ In (WeCom → Haina), from the connection's callbacks (a second handler on
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -56,9 +54,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from haina.connections import limits
 from haina.connections import service as connections
-from haina.connections.models import Connection
+from haina.connections.wecom_corps import Corp, corp_by_connection, corps_of
 from haina.core import clock
 from haina.core.events import inbox
 from haina.core.events.models import OutboxEvent
@@ -66,10 +63,9 @@ from haina.core.events.registry import Registry
 from haina.core.events.registry import registry as default_registry
 from haina.customers import service as customers
 from haina.customers.models import record_id
-from haina.platforms.http import PlatformError, RetryPolicy
+from haina.platforms.http import PlatformError
 from haina.platforms.reading import RecordError
 from haina.platforms.wecom import errors, webhooks
-from haina.platforms.wecom.client import WeComClient
 from haina.platforms.wecom.crypto import WeComCryptoError, xml_fields
 from haina.platforms.wecom.mapping import CorpTag, map_contact, map_tag_groups
 from haina.tags import changes
@@ -90,62 +86,7 @@ CONTACT_CHANGES_READ = frozenset({"add_external_contact", "edit_external_contact
 RELATION_GONE = frozenset(
     {errors.NOT_EXTERNAL_CONTACT, errors.INVALID_EXTERNAL_USERID, errors.USERID_NOT_FOUND}
 )
-# A handler must not sleep for a minute inside its transaction: a short in-call retry, then the
-# error goes to the dispatcher, which retries the delivery with backoff.
-CALL_RETRY = RetryPolicy(max_attempts=3, base_delay=0.05, max_delay=0.5, longest_requested_wait=1.0)
 NAME_LIMIT = 30
-
-
-# ── Clients: one per connection and credentials, shared by the process (the token is cached) ──
-
-_clients: dict[tuple[str, ...], WeComClient] = {}
-_clients_lock = threading.Lock()
-
-
-@dataclass
-class Corp:
-    """One active WeCom connection of a tenant and its client."""
-
-    connection: Connection
-    corp_id: str
-    client: WeComClient
-
-
-def _client_for(session: Session, connection: Connection) -> tuple[str, WeComClient]:
-    settings = connections.settings_for(session)
-    connector = connections.connector_for(PLATFORM)
-    credentials = connections.connector_credentials(connection, settings)
-    endpoint = connections.endpoint_of(connection, connector)
-    secret = hashlib.sha256(credentials.app_secret.encode()).hexdigest()
-    key = (connection.id, endpoint.base_url, endpoint.backup_url, credentials.app_key, secret)
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            for old in [k for k in _clients if k[0] == connection.id]:  # re-keyed or moved
-                _clients.pop(old).close()
-            limiter = limits.limiter_for(PLATFORM, connection.id, settings)
-            client = WeComClient(credentials, endpoint, limiter=limiter, retry=CALL_RETRY)
-            _clients[key] = client
-    return credentials.app_key, client
-
-
-def forget_clients() -> None:
-    """Close and drop the cached clients (tests, and after credentials change)."""
-    with _clients_lock:
-        for client in _clients.values():
-            client.close()
-        _clients.clear()
-
-
-def corps_of(session: Session, tenant_id: str) -> list[Corp]:
-    """The tenant's active WeCom connections, each with a client."""
-    found = []
-    for connection in connections.list_connections(session, tenant_id):
-        if connection.platform != PLATFORM or not connection.is_active:
-            continue
-        corp_id, client = _client_for(session, connection)
-        found.append(Corp(connection, corp_id, client))
-    return found
 
 
 def _code(error: PlatformError) -> int | None:
@@ -254,6 +195,18 @@ def ensure_mirror(session: Session, tenant_id: str, corp: Corp, tag: Tag) -> Tag
     session.add(mirror)
     session.flush()
     return mirror
+
+
+def corp_tag_ids(session: Session, tenant_id: str, corp: Corp, tag_ids: Iterable[str]) -> dict[str, str]:
+    """Haina tag id → the corp tag id of its twin in `corp`, mirroring (add_corp_tag) the tags
+    that have none yet; deleted and unknown tags are left out (moment targeting, engage)."""
+    wanted = sorted(set(tag_ids))
+    mirrors = _mirrors(session, tenant_id, corp.connection.id, wanted)
+    tags = _tags(session, tenant_id, set(wanted) - set(mirrors))
+    for tag_id, tag in sorted(tags.items()):
+        if not tag.is_deleted:
+            mirrors[tag_id] = ensure_mirror(session, tenant_id, corp, tag)
+    return {tag_id: mirror.wecom_tag_id for tag_id, mirror in mirrors.items()}
 
 
 def _add_corp_tag(corp: Corp, name: str, group_name: str, group_id: str) -> dict[str, Any]:
@@ -848,7 +801,7 @@ def callback_event(session: Session, event: OutboxEvent) -> None:
         kind == "change_external_contact" and change in CONTACT_CHANGES_READ
     ):
         return
-    corp = _corp(session, item.tenant_id, item.connection_id)
+    corp = corp_by_connection(session, item.tenant_id, item.connection_id)
     if corp is None:
         return
     try:
@@ -863,13 +816,6 @@ def callback_event(session: Session, event: OutboxEvent) -> None:
     external_userid = fields.get("ExternalUserID")
     if isinstance(external_userid, str) and external_userid:
         read_contact(session, item.tenant_id, corp, external_userid)
-
-
-def _corp(session: Session, tenant_id: str, connection_id: str) -> Corp | None:
-    for corp in corps_of(session, tenant_id):
-        if corp.connection.id == connection_id:
-            return corp
-    return None
 
 
 def resolved_events(session: Session, events: Sequence[OutboxEvent]) -> None:

@@ -40,6 +40,24 @@ ROUTERS = (
     "haina.tags.lifecycle_views",
     "haina.tags.api",
     "haina.tags.views",
+    "haina.engage.views",
+    "haina.engage.livecodes.api",
+    "haina.engage.livecodes.views",
+    "haina.engage.welcome.api",
+    "haina.engage.welcome.views",
+    "haina.engage.groupcodes.api",
+    "haina.engage.groupcodes.views",
+    "haina.engage.broadcasts.api",
+    "haina.engage.broadcasts.views",
+    "haina.engage.moments.api",
+    "haina.engage.moments.views",
+    "haina.engage.scripts.api",
+    "haina.engage.scripts.views",
+    "haina.engage.handover.api",
+    "haina.engage.handover.views",
+    "haina.engage.losses.api",
+    "haina.engage.losses.views",
+    "haina.engage.media.api",
 )
 
 
@@ -124,6 +142,10 @@ def create_app(
     check_route_declarations(app)
     # Added last runs first: language, then the size limit, then the NUL check (which buffers).
     app.add_middleware(NulCharacterMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        upload_limits={"/api/v1/engage/images": settings.max_upload_bytes},
+    )
     app.add_middleware(LanguageMiddleware)
     return app

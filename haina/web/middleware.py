@@ -47,15 +47,24 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over the limit with 413 before anything reads them into memory."""
+    """Refuse bodies over the limit with 413 before anything reads them into memory. Upload
+    paths (`upload_limits`: path prefix → bytes) may take more, e.g. the engage image library,
+    whose pictures WeCom takes up to 10 MB."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_limits = upload_limits or {}
 
-    async def _reject(self, scope: Scope, send: Send) -> None:
+    def limit_for(self, path: str) -> int:
+        for prefix, limit in self.upload_limits.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return max(limit, self.max_bytes)
+        return self.max_bytes
+
+    async def _reject(self, scope: Scope, send: Send, limit: int) -> None:
         language = scope.get("state", {}).get("language", "zh-CN")
-        message = f"request body is larger than {self.max_bytes} bytes"
+        message = f"request body is larger than {limit} bytes"
         body = {
             "error": {
                 "code": "payload_too_large",
@@ -80,9 +89,10 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope.get("path", ""))
         length = _header(scope.get("headers", []), b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._reject(scope, send)
+        if length is not None and length.isdigit() and int(length) > limit:
+            await self._reject(scope, send, limit)
             return
         received = 0
         started = False
@@ -92,7 +102,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise BodyTooLarge()
             return message
 
@@ -106,7 +116,7 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._reject(scope, send)
+                await self._reject(scope, send, limit)
 
 
 class NulCharacterMiddleware:

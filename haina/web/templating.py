@@ -41,7 +41,7 @@ class NavGroup:
 MODULES: tuple[NavItem, ...] = (
     NavItem("customers", "/customers", Permission.CUSTOMERS_READ, "customers", is_built=True),
     NavItem("tags", "/tags", Permission.CUSTOMERS_READ, "tags", is_built=True),
-    NavItem("engage", "/engage", Permission.MARKETING_MANAGE, "engage"),
+    NavItem("engage", "/engage", Permission.MARKETING_MANAGE, "engage", is_built=True),
     NavItem("archive", "/archive", Permission.CHATS_READ, "archive", is_built=True),
     NavItem("campaigns", "/campaigns", Permission.MARKETING_MANAGE, "campaigns"),
     NavItem("tickets", "/tickets", Permission.TICKETS_READ, "tickets"),

@@ -151,6 +151,26 @@ BODY_SAMPLES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
 }
 
 
+def _extra_samples() -> list[Any]:
+    """Samples kept beside a module's tests (`tests/engage/<feature>/samples.py`, each with
+    PATH_SAMPLES, BODY_SAMPLES and `prepare(database, tenant)`), so modules built side by side
+    do not all edit this file."""
+    import importlib
+    from pathlib import Path
+
+    modules = []
+    tests_dir = Path(__file__).resolve().parents[1]
+    for path in sorted(tests_dir.glob("engage/*/samples.py")):
+        name = ".".join(path.relative_to(tests_dir.parent).with_suffix("").parts)
+        module = importlib.import_module(name)
+        PATH_SAMPLES.update(module.PATH_SAMPLES)
+        BODY_SAMPLES.update(module.BODY_SAMPLES)
+        modules.append(module)
+    return modules
+
+
+EXTRA_SAMPLES = _extra_samples()
+
 _SEGMENT_SAMPLE = {"all": [{"field": "order_count", "op": ">=", "value": 1, "days": 90}]}
 _IMPORT_SAMPLE = ("list.csv", "编号,姓名,手机\n1,张伟,13812345678\n2,李娜,15900001111\n".encode(), "text/csv")
 
@@ -222,6 +242,8 @@ def _prepare_extra(database: Any, tenant: TenantFixture) -> None:
     _prepare_customers(database, tenant)
     _prepare_archive(database, tenant)
     _prepare_tags(database, tenant)
+    for module in EXTRA_SAMPLES:
+        module.prepare(database, tenant)
 
 
 def _prepare_tags(database: Any, tenant: TenantFixture) -> None:

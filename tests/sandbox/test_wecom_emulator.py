@@ -608,7 +608,7 @@ def test_a_contact_way_keeps_its_state_for_attribution(
         },
     )
     assert created["errcode"] == 0 and len(created["config_id"]) == 32
-    assert api.http.get(urlsplit(created["qr_code"]).path).headers["content-type"].startswith("image/svg")
+    assert api.http.get(urlsplit(created["qr_code"]).path).headers["content-type"].startswith("image/png")
     way = api.post("/cgi-bin/externalcontact/get_contact_way", {"config_id": created["config_id"]})[
         "contact_way"
     ]

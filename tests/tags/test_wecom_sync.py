@@ -5,12 +5,8 @@ through the real webhook path and are reflected in Haina; WeCom errors are retri
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from sqlalchemy import func, select
@@ -18,10 +14,10 @@ from sqlalchemy import func, select
 import haina.connections.tasks  # noqa: F401 - the spine's push handlers
 import haina.customers.tasks  # noqa: F401 - identity resolution (customer.resolved)
 from haina.connections import service as connections
+from haina.connections import wecom_corps
 from haina.core import clock
 from haina.core.database import Database
 from haina.core.events import outbox, run_due
-from haina.core.events.dispatcher import has_open_work
 from haina.core.events.models import DeliveryStatus, EventDelivery, InboxItem
 from haina.core.settings import Settings
 from haina.customers import service as customers
@@ -41,6 +37,7 @@ from haina.tags.changes import Change
 from haina.tags.models import CustomerTag, Tag, TagChange, TagGroup, TagKind, TagMirror, TagSource
 from tests.factories import TenantFixture
 from tests.platforms.live_sandbox import LiveSandbox, serve
+from tests.wecom_corp import Corp, connected_corp, drain
 
 
 @pytest.fixture
@@ -52,111 +49,17 @@ def sandbox() -> Iterator[LiveSandbox]:
 @pytest.fixture(autouse=True)
 def _fresh_clients() -> Iterator[None]:
     yield
-    wecom_sync.forget_clients()
-
-
-def drain(database: Database, rounds: int = 40) -> None:
-    """Run the dispatcher until no work is left, moving the clock past any backoff."""
-    for _ in range(rounds):
-        run_due(database, limit=500)
-        with database.session_factory() as session:
-            if not has_open_work(session):
-                return
-        clock.advance(timedelta(minutes=5))
-    raise AssertionError("events are still being delivered after many rounds (a loop?)")
-
-
-@dataclass
-class Corp:
-    """A tenant connected to the emulator's corp, with callbacks pushed to Haina's webhook path."""
-
-    sandbox: LiveSandbox
-    tenant_id: str
-    connection_id: str
-
-    @property
-    def world(self):  # type: ignore[no-untyped-def]
-        return self.sandbox.state.world
-
-    def corp_tag(self, name: str) -> CorpTag:
-        return next(
-            tag
-            for group in self.world.tag_groups
-            for tag in group.tags
-            if tag.name == name and not tag.deleted
-        )
-
-    def contact(self, external_userid: str) -> ExternalContact:
-        return next(c for c in self.world.contacts if c.external_userid == external_userid)
-
-    def marked(self, external_userid: str, tag_id: str) -> list[bool]:
-        """Whether each member following the contact carries the corp tag in WeCom."""
-        return [tag_id in follow.tag_ids for follow in self.contact(external_userid).follow_users]
+    wecom_corps.forget_clients()
 
 
 @pytest.fixture
 def corp(
     database: Database, settings: Settings, tenant: TenantFixture, sandbox: LiveSandbox
 ) -> Iterator[Corp]:
-    world = sandbox.state.world
-    with database.unit_of_work() as session:
-        connection = connections.create_connection(
-            session,
-            tenant.id,
-            connections.NewConnection(
-                platform="wecom",
-                name="企业微信",
-                app_key=world.corp_id,
-                app_secret=world.corp_secret,
-                base_url=sandbox.base_url("wecom"),
-                extra={"callback_token": world.callback_token, "encoding_aes_key": world.callback_aes_key},
-            ),
-            settings,
-        )
-        connection_id = connection.id
-
-    class Receiver(BaseHTTPRequestHandler):
-        """Haina's webhook endpoint, as the web app runs it (service.receive_webhook)."""
-
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            query = dict(parse_qsl(urlsplit(self.path).query))
-            with database.unit_of_work() as session:
-                outcome = connections.receive_webhook(
-                    session,
-                    database,
-                    settings,
-                    "wecom",
-                    connection_id,
-                    "POST",
-                    query,
-                    dict(self.headers),
-                    body,
-                )
-            self.send_response(outcome.status)
-            self.end_headers()
-            self.wfile.write(outcome.body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    sandbox.state.push_targets["wecom"] = f"http://127.0.0.1:{server.server_address[1]}/webhooks/wecom/x"
-    set_synchronous_push(sandbox.state, True)
-    connections.bind_settings(database)
     # The first crawl: contacts (with their corp tags) stored, resolved into customers, and the
     # corp tags they carry adopted as Haina tags.
-    result = connections.run_sync(database, settings, connection_id, "contacts")
-    assert result.status == "idle", result
-    drain(database)
-    try:
-        yield Corp(sandbox, tenant.id, connection_id)
-    finally:
-        sandbox.state.push_targets.pop("wecom", None)
-        server.shutdown()
-        server.server_close()
+    with connected_corp(database, settings, tenant.id, sandbox) as connected:
+        yield connected
 
 
 def customer_of(database: Database, corp: Corp, external_userid: str) -> str:

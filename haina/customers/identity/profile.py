@@ -203,6 +203,9 @@ class FollowView:
     is_active: bool
     removed_at: datetime | None
     tag_ids: list[str]
+    # Who ended the relation: True the customer (del_follow_user), False the member
+    # (del_external_contact, handovers included), None unknown.
+    removed_by_customer: bool | None = None
 
 
 @dataclass
@@ -350,6 +353,7 @@ def _follows(session: Session, tenant_id: str, customer_id: str) -> list[FollowV
             is_active=follow.is_active,
             removed_at=follow.removed_at,
             tag_ids=list(follow.tag_ids or []),
+            removed_by_customer=follow.removed_by_customer,
         )
         for contact, follow in session.execute(statement)
     ]
@@ -519,8 +523,19 @@ def timeline(
                 TimelineEntry(follow.added_at, "wecom", "contact.added", follow.staff_userid, detail)
             )
         if follow.removed_at is not None:
+            # Say who ended it: the customer deleted the member, or the member the customer.
+            ended_by = (
+                ""
+                if follow.removed_by_customer is None
+                else "customer"
+                if follow.removed_by_customer
+                else "staff"
+            )
+            kind = f"contact.removed_by_{ended_by}" if ended_by else "contact.removed"
             entries.append(
-                TimelineEntry(follow.removed_at, "wecom", "contact.removed", follow.staff_userid, detail)
+                TimelineEntry(
+                    follow.removed_at, "wecom", kind, follow.staff_userid, {**detail, "ended_by": ended_by}
+                )
             )
     for merge in repository.MergeRepository(session, tenant_id).of_customer(customer.id):
         detail = {

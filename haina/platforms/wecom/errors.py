@@ -47,6 +47,7 @@ NO_API_PERMISSION = 48002
 INVALID_CURSOR = 50100
 USERID_NOT_FOUND = 60111
 NOT_EXTERNAL_CONTACT = 84061  # no relationship between this member and this customer
+CUSTOMER_TRANSFER_LIMIT = 40129  # [UNCONFIRMED] code: transferred twice within 90 days already
 
 MESSAGES: dict[int, str] = {
     SYSTEM_BUSY: "system busy",
@@ -89,6 +90,7 @@ MESSAGES: dict[int, str] = {
     INVALID_CURSOR: "invalid cursor",
     USERID_NOT_FOUND: "userid not found",
     NOT_EXTERNAL_CONTACT: "not external contact",
+    CUSTOMER_TRANSFER_LIMIT: "customer transfer count exceeds the limit",
 }
 
 # What a client should do about a code: fetch a new token and retry once, back off, or retry.

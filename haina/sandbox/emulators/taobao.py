@@ -876,8 +876,7 @@ def _throttle_error(state: SandboxState) -> TopError:
     plan = state.faults.plan(PLATFORM)
     seconds = 1
     if plan is not None and plan.throttle_for_seconds:
-        left = plan.throttle_for_seconds - (time.monotonic() - plan.set_at)
-        seconds = max(math.ceil(left), 1)
+        seconds = max(math.ceil(plan.storm_left(time.monotonic())), 1)
     return TopError(
         7, "accesscontrol.limited-by-app-access-count", f"This ban will last for {seconds} more seconds"
     )

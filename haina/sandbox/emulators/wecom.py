@@ -2,10 +2,19 @@
 at `/sandbox/wecom`, so a client's base URL is `http://host:port/sandbox/wecom`.
 
 Served (REFERENCE §1): gettoken; externalcontact list / get / batch/get_by_user /
-get_follow_user_list; get_corp_tag_list, add_corp_tag, edit_corp_tag, del_corp_tag, mark_tag; add_contact_way,
-get_contact_way; groupchat/list, groupchat/get; send_welcome_msg; add_msg_template; the OAuth
-code → userid exchange (auth/getuserinfo) for pages opened inside WeCom; and, sandbox only,
-the archive pull `msgaudit/get_chat_data` (see wecom_archive).
+get_follow_user_list / remark; get_corp_tag_list, add_corp_tag, edit_corp_tag, del_corp_tag,
+mark_tag; add / get / update / del / list_contact_way (with a PNG QR code and, sandbox only, a scan
+page); groupchat/list, groupchat/get, groupchat add / get / update / del_join_way
+(wecom_join_ways); send_welcome_msg; add_msg_template and its follow-ups get_groupmsg_list_v2 /
+get_groupmsg_task / get_groupmsg_send_result / remind / cancel (wecom_groupmsg); transfer_customer,
+transfer_result, resigned/transfer_customer, resigned/transfer_result, get_unassigned_list
+(wecom_transfer); message/send (wecom_app_messages); add_moment_task, get_moment_task_result,
+get_moment_task, get_moment_customer_list, get_moment_list, cancel_moment_task (wecom_moments);
+media/upload, media/upload_attachment and media/get, whose image media_ids the senders check
+(wecom_media); the contact book's user/get and user/simplelist (wecom_users);
+the OAuth code → userid exchange (auth/getuserinfo) for pages opened inside WeCom; and, sandbox
+only, the archive pull `msgaudit/get_chat_data` (see wecom_archive). What members and customers
+do in the WeCom app is acted out by the `simulate_*` functions of these modules.
 
 Every endpoint asks the fault plan first (45009 or HTTP 500), then checks the access_token
 (41001 missing, 40014 unknown, 42001 expired). Errors are HTTP 200 with errcode/errmsg.
@@ -25,6 +34,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from haina.core import clock
 from haina.platforms.wecom import errors
 from haina.platforms.wecom.errors import WeComApiError
+from haina.sandbox.emulators.wecom_app_messages import add_app_messages_routes
 from haina.sandbox.emulators.wecom_archive import (
     SandboxDecryptor,
     add_archive_routes,
@@ -40,7 +50,11 @@ from haina.sandbox.emulators.wecom_events import (
     simulate_scan_contact_way,
     subscribe,
 )
+from haina.sandbox.emulators.wecom_groupmsg import add_groupmsg_routes
 from haina.sandbox.emulators.wecom_http import TokenGate, WeComRoute, apply_faults, ok
+from haina.sandbox.emulators.wecom_join_ways import add_join_ways_routes
+from haina.sandbox.emulators.wecom_media import add_media_routes
+from haina.sandbox.emulators.wecom_moments import add_moments_routes
 from haina.sandbox.emulators.wecom_push import deliver, push_log, set_synchronous_push, wait_for_pushes
 from haina.sandbox.emulators.wecom_store import (
     OAUTH_CODE_LIFETIME,
@@ -48,6 +62,8 @@ from haina.sandbox.emulators.wecom_store import (
     scratch,
     staff_by_userid,
 )
+from haina.sandbox.emulators.wecom_transfer import add_transfer_routes
+from haina.sandbox.emulators.wecom_users import add_users_routes
 from haina.sandbox.state import SandboxState
 
 __all__ = [
@@ -157,6 +173,13 @@ def build_router(state: SandboxState) -> APIRouter:
     _add_auth_routes(router, state, gate)
     add_contact_routes(router, state, gate)
     add_engage_routes(router, state, gate)
+    add_join_ways_routes(router, state, gate)
+    add_groupmsg_routes(router, state, gate)
+    add_transfer_routes(router, state, gate)
+    add_app_messages_routes(router, state, gate)
+    add_moments_routes(router, state, gate)
+    add_media_routes(router, state, gate)
     add_archive_routes(router, state, gate)
+    add_users_routes(router, state, gate)
     subscribe(state)
     return router

@@ -36,6 +36,9 @@ BATCH_MAX_LIMIT = 100
 BATCH_DEFAULT_LIMIT = 50
 CORP_TAG_LIMIT = 3000
 TAG_NAME_MAX_LENGTH = 30
+REMARK_MAX_LENGTH = 20
+DESCRIPTION_MAX_LENGTH = 150
+REMARK_MOBILES_MAX = 5
 
 
 def render_external_contact(contact: ExternalContact) -> dict[str, Any]:
@@ -241,6 +244,42 @@ def add_contact_routes(router: APIRouter, state: SandboxState, gate: TokenGate) 
                 raise WeComApiError(errors.NOT_EXTERNAL_CONTACT, f"{userid} / {contact.external_userid}")
             kept = [tag_id for tag_id in follow_user.tag_ids if tag_id not in remove_tags]
             follow_user.tag_ids = kept + [tag_id for tag_id in dict.fromkeys(add_tags) if tag_id not in kept]
+            callbacks = contact_changes(state, contact)
+        report_api_change(state, callbacks)
+        return ok()
+
+    @router.post("/cgi-bin/externalcontact/remark")
+    def remark(_: str = Depends(gate), body: dict = Depends(json_body)) -> dict[str, Any]:
+        # A member's remark, description and remark mobiles on a customer (REFERENCE-like shape;
+        # [UNCONFIRMED] the limits: remark 20 characters, description 150, at most 5 mobiles).
+        userid = require_staff(state, body.get("userid"))
+        contact = _related_contact(state, body)
+        remark_text, description = body.get("remark"), body.get("description")
+        mobiles = body.get("remark_mobiles")
+        if remark_text is not None and (
+            not isinstance(remark_text, str) or len(remark_text) > REMARK_MAX_LENGTH
+        ):
+            raise WeComApiError(
+                errors.INVALID_PARAMETER, f"remark takes at most {REMARK_MAX_LENGTH} characters"
+            )
+        if description is not None and (
+            not isinstance(description, str) or len(description) > DESCRIPTION_MAX_LENGTH
+        ):
+            raise WeComApiError(
+                errors.INVALID_PARAMETER, f"description takes at most {DESCRIPTION_MAX_LENGTH} characters"
+            )
+        if mobiles is not None and (not isinstance(mobiles, list) or len(mobiles) > REMARK_MOBILES_MAX):
+            raise WeComApiError(errors.INVALID_PARAMETER, f"at most {REMARK_MOBILES_MAX} remark_mobiles")
+        with state.lock:
+            follow_user = find_follow_user(contact, userid)
+            if follow_user is None:
+                raise WeComApiError(errors.NOT_EXTERNAL_CONTACT, f"{userid} / {contact.external_userid}")
+            if remark_text is not None:
+                follow_user.remark = remark_text
+            if description is not None:
+                follow_user.description = description
+            if mobiles is not None:
+                follow_user.remark_mobiles = [str(mobile) for mobile in mobiles]
             callbacks = contact_changes(state, contact)
         report_api_change(state, callbacks)
         return ok()

@@ -13,8 +13,17 @@ from fastapi.responses import Response
 from haina.core import clock
 from haina.platforms.wecom import errors
 from haina.platforms.wecom.errors import WeComApiError
-from haina.sandbox.emulators.wecom_events import member_version
-from haina.sandbox.emulators.wecom_http import TokenGate, integer, json_body, ok, string_list
+from haina.sandbox.emulators.wecom_events import member_version, simulate_scan_contact_way
+from haina.sandbox.emulators.wecom_http import (
+    TokenGate,
+    emulator_url,
+    integer,
+    json_body,
+    ok,
+    qr_png,
+    string_list,
+)
+from haina.sandbox.emulators.wecom_media import check_image_media
 from haina.sandbox.emulators.wecom_store import (
     WELCOME_CODE_LIFETIME,
     contact_index,
@@ -34,6 +43,8 @@ from haina.sandbox.world import ExternalContact, GroupChat
 
 CONTACT_WAY_STATE_MAX_LENGTH = 30
 CONTACT_WAY_MAX_USERS = 100
+CONTACT_WAY_LIST_MAX_LIMIT = 1000
+SCAN_CUSTOMER_NAMES = ("林小满", "陈思远", "王可欣", "赵一鸣", "周晓雯", "吴昊天", "孙悦", "郑佳怡")
 GROUP_LIST_MAX_LIMIT = 1000
 MAX_ATTACHMENTS = 9
 ATTACHMENT_TYPES = ("image", "link", "miniprogram", "video", "file")
@@ -98,7 +109,7 @@ def add_engage_routes(router: APIRouter, state: SandboxState, gate: TokenGate) -
     ) -> dict[str, Any]:
         way = _new_contact_way(state, body)
         if way["scene"] == 2:
-            way["qr_code"] = str(request.url_for("wecom_contact_way_qr", config_id=way["config_id"]))
+            way["qr_code"] = emulator_url(request, "wecom_contact_way_qr", config_id=way["config_id"])
         with state.lock:
             scratch(state)["contact_ways"][way["config_id"]] = way
         answer = ok(config_id=way["config_id"])
@@ -118,20 +129,78 @@ def add_engage_routes(router: APIRouter, state: SandboxState, gate: TokenGate) -
             # An object, as the official doc has it (REFERENCE §1.3), not wechatpy's array.
             return ok(contact_way={key: value for key, value in way.items() if key not in _INTERNAL_WAY_KEYS})
 
+    @router.post("/cgi-bin/externalcontact/update_contact_way")
+    def update_contact_way(_: str = Depends(gate), body: dict = Depends(json_body)) -> dict[str, Any]:
+        config_id = body.get("config_id")
+        if not config_id:
+            raise WeComApiError(errors.MISSING_CONFIG_ID)
+        with state.lock:
+            way = scratch(state)["contact_ways"].get(config_id)
+            if way is None:
+                raise WeComApiError(errors.INVALID_CONFIG_ID, str(config_id))
+            _update_contact_way(state, way, body)
+        return ok()
+
+    @router.post("/cgi-bin/externalcontact/del_contact_way")
+    def del_contact_way(_: str = Depends(gate), body: dict = Depends(json_body)) -> dict[str, Any]:
+        config_id = body.get("config_id")
+        if not config_id:
+            raise WeComApiError(errors.MISSING_CONFIG_ID)
+        with state.lock:
+            if scratch(state)["contact_ways"].pop(config_id, None) is None:
+                raise WeComApiError(errors.INVALID_CONFIG_ID, str(config_id))
+        return ok()
+
+    @router.post("/cgi-bin/externalcontact/list_contact_way")
+    def list_contact_way(_: str = Depends(gate), body: dict = Depends(json_body)) -> dict[str, Any]:
+        # [UNCONFIRMED] official doc: start_time/end_time default to the last 90 days, limit at
+        # most 1000 (default 100); only ways made through the API are listed.
+        now = unix(clock.now())
+        end_time = integer(body, "end_time", now)
+        start_time = integer(body, "start_time", end_time - 90 * 86400)
+        limit = integer(body, "limit", 100)
+        if not 1 <= limit <= CONTACT_WAY_LIST_MAX_LIMIT:
+            raise WeComApiError(errors.INVALID_PARAMETER, f"limit must be 1..{CONTACT_WAY_LIST_MAX_LIMIT}")
+        with state.lock:
+            ways = [
+                way
+                for way in scratch(state)["contact_ways"].values()
+                if start_time <= unix(way["created_at"]) <= end_time
+            ]
+        page, next_cursor = page_after(
+            ways,
+            lambda way: (unix(way["created_at"]), way["config_id"]),
+            str(body.get("cursor") or ""),
+            limit,
+        )
+        return ok(contact_way=[{"config_id": way["config_id"]} for way in page], next_cursor=next_cursor)
+
     @router.get("/contact_way_qr/{config_id}", name="wecom_contact_way_qr")
-    def contact_way_qr(config_id: str) -> Response:
-        # Sandbox only: a placeholder image where WeCom would serve the real QR code.
+    def contact_way_qr(request: Request, config_id: str) -> Response:
+        # Sandbox only: where WeCom serves the code's image, a real QR code (PNG) that points at
+        # the sandbox's scan page, so a phone or a demo click "scans" it.
         with state.lock:
             way = scratch(state)["contact_ways"].get(config_id)
         if way is None:
             return Response(status_code=404)
-        label = escape(f"联系我 {way.get('state') or config_id[:8]}")
-        svg = (
-            '<svg xmlns="http://www.w3.org/2000/svg" width="240" height="240" viewBox="0 0 240 240">'
-            '<rect width="240" height="240" fill="#fff" stroke="#07c160" stroke-width="8"/>'
-            f'<text x="120" y="125" font-size="16" text-anchor="middle">{label}</text></svg>'
+        target = emulator_url(request, "wecom_contact_way_scan", config_id=config_id)
+        return Response(qr_png(target), media_type="image/png")
+
+    @router.get("/scan/{config_id}", name="wecom_contact_way_scan")
+    def contact_way_scan(config_id: str) -> Response:
+        # Sandbox only: opening this page acts out a brand-new customer scanning the code.
+        try:
+            contact = new_scanning_customer(state)
+            userid, _ = simulate_scan_contact_way(state, config_id, contact)
+        except KeyError:
+            return Response(
+                "<p>没有这个活码 (unknown contact way)</p>", status_code=404, media_type="text/html"
+            )
+        page = (
+            '<!doctype html><meta charset="utf-8"><title>扫码添加</title>'
+            f"<p data-scan-result>客户 {escape(contact.name)} 已添加成员 {escape(userid)}</p>"
         )
-        return Response(svg, media_type="image/svg+xml")
+        return Response(page, media_type="text/html; charset=utf-8")
 
     @router.post("/cgi-bin/externalcontact/groupchat/list")
     def groupchat_list(_: str = Depends(gate), body: dict = Depends(json_body)) -> dict[str, Any]:
@@ -169,6 +238,7 @@ def add_engage_routes(router: APIRouter, state: SandboxState, gate: TokenGate) -
         if not code or not isinstance(code, str):
             raise WeComApiError(errors.MISSING_WELCOME_CODE)
         text, attachments = _message_content(body)
+        check_image_media(state, attachments, moment=False)
         with state.lock:
             data = scratch(state)
             issued = data["welcome_codes"].get(code)
@@ -193,6 +263,7 @@ def add_engage_routes(router: APIRouter, state: SandboxState, gate: TokenGate) -
     @router.post("/cgi-bin/externalcontact/add_msg_template")
     def add_msg_template(_: str = Depends(gate), body: dict = Depends(json_body)) -> dict[str, Any]:
         text, attachments = _message_content(body)
+        check_image_media(state, attachments, moment=False)
         chat_type = body.get("chat_type") or "single"
         sender = body.get("sender") or ""
         if sender:
@@ -273,6 +344,60 @@ def _new_contact_way(state: SandboxState, body: dict[str, Any]) -> dict[str, Any
     way["scans"] = 0
     way["created_at"] = clock.now()
     return way
+
+
+def _update_contact_way(state: SandboxState, way: dict[str, Any], body: dict[str, Any]) -> None:
+    """Fields present in the body replace the stored ones; user/party, when given, replace both."""
+    if "state" in body:
+        way_state = body.get("state") or ""
+        if not isinstance(way_state, str) or len(way_state) > CONTACT_WAY_STATE_MAX_LENGTH:
+            raise WeComApiError(
+                errors.INVALID_PARAMETER, f"state takes at most {CONTACT_WAY_STATE_MAX_LENGTH} characters"
+            )
+        way["state"] = way_state
+    if "user" in body or "party" in body:
+        users = string_list(body, "user")
+        parties = body.get("party") or []
+        if not isinstance(parties, list) or not all(isinstance(party, int) for party in parties):
+            raise WeComApiError(errors.INVALID_PARAMETER, "party must be a list of department ids")
+        for userid in users:
+            require_staff(state, userid)
+        members = list(
+            dict.fromkeys(users + [m.userid for m in state.world.staff if m.department in parties])
+        )
+        if not members:
+            raise WeComApiError(errors.INVALID_PARAMETER, "user or party is required")
+        if way["type"] == 1 and (len(users) != 1 or parties):
+            # [UNCONFIRMED] WeCom's answer when a single-member way is given several members.
+            raise WeComApiError(
+                errors.INVALID_PARAMETER, "a single-member contact way takes exactly one user"
+            )
+        if len(members) > CONTACT_WAY_MAX_USERS:
+            raise WeComApiError(errors.CONTACT_WAY_TOO_MANY_USERS)
+        way["user"], way["party"] = members, parties
+    for key in ("remark", "style", "expires_in", "chat_expires_in", "unionid", "conclusions"):
+        if key in body:
+            way[key] = body[key]
+    if "skip_verify" in body:
+        way["skip_verify"] = bool(body["skip_verify"])
+
+
+def new_scanning_customer(state: SandboxState) -> ExternalContact:
+    """A WeChat user the world has never seen, about to scan a code."""
+    external_userid = "wm" + next_id(state, "scan", 30)
+    name = SCAN_CUSTOMER_NAMES[
+        int(hashlib.md5(external_userid.encode()).hexdigest(), 16) % len(SCAN_CUSTOMER_NAMES)
+    ]
+    return ExternalContact(
+        external_userid=external_userid,
+        person_id="",
+        name=name,
+        type=1,
+        gender=0,
+        unionid="o" + next_id(state, "union", 27),
+        avatar="",
+        created_at=clock.now(),
+    )
 
 
 def _matches_tag_filter(state: SandboxState, contact: ExternalContact, sender: str, tag_filter: Any) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+from starlette.routing import NoMatchFound
 
 from haina.core import clock
 from haina.platforms.wecom import errors
@@ -52,6 +53,31 @@ class WeComRoute(APIRoute):
                 )
 
         return wecom_handler
+
+
+def emulator_url(request: Request, route_name: str, **params: str) -> str:
+    """The absolute URL of one of the emulator's own routes (a QR image, the scan page), whether
+    the sandbox runs on its own server or mounted inside the Haina app at /sandbox (where the
+    app's router knows the routes as `sandbox:<name>`)."""
+    try:
+        return str(request.url_for(route_name, **params))
+    except NoMatchFound:
+        return str(request.url_for(f"sandbox:{route_name}", **params))
+
+
+def qr_png(text: str) -> bytes:
+    """A PNG QR code encoding `text`: the sandbox's stand-in for the code images WeCom serves
+    (contact ways, join ways); high error correction, so a logo pasted in the middle still scans."""
+    import io
+
+    import qrcode
+
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_H, box_size=10, border=2)
+    code.add_data(text)
+    code.make(fit=True)
+    buffer = io.BytesIO()
+    code.make_image(fill_color="black", back_color="white").save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def ok(**fields: Any) -> dict[str, Any]:

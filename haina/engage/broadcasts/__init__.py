@@ -1,0 +1,1 @@
+"""Engage: broadcasts (see haina/engage/__init__.py)."""

@@ -1,0 +1,1 @@
+"""Engage: groupcodes (see haina/engage/__init__.py)."""

@@ -1,0 +1,1 @@
+"""Engage: handover (see haina/engage/__init__.py)."""

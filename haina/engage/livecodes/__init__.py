@@ -1,0 +1,1 @@
+"""Engage: livecodes (see haina/engage/__init__.py)."""

@@ -1,0 +1,1 @@
+"""Engage: losses (see haina/engage/__init__.py)."""

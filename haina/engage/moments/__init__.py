@@ -1,0 +1,1 @@
+"""Engage: moments (see haina/engage/__init__.py)."""

@@ -1,0 +1,1 @@
+"""Engage: scripts (see haina/engage/__init__.py)."""

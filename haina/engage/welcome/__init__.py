@@ -1,0 +1,1 @@
+"""Engage: welcome (see haina/engage/__init__.py)."""
