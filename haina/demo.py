@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 from sqlalchemy import select
 
@@ -227,9 +226,6 @@ def seed_demo_engage(database: Database) -> None:
             log.exception("the demo's %s could not be seeded", name)
 
 
-ARCHIVE_PULL_SECONDS = 30.0
-
-
 def connect_demo_archive(database: Database, settings: Settings, state: SandboxState) -> None:
     """Give the demo tenant a 会话存档 key (once, version 1) and register its public half with the
     sandbox's corp, as an admin does in the WeCom console; the sandbox then archives its chats."""
@@ -285,20 +281,19 @@ def pull_demo_archive(
     return result.stored
 
 
-def keep_pulling_demo_archive(
-    database: Database, settings: Settings, state: SandboxState, stop: threading.Event
-) -> None:
-    """The demo's archive schedule: pull now, then every ARCHIVE_PULL_SECONDS until `stop`."""
+def start_demo_archive(database: Database, settings: Settings, state: SandboxState) -> None:
+    """Give the demo tenant its archive key and pull once now; from then on the scheduled intake
+    (haina.archive.schedule, every minute, one run per tenant at a time) keeps it current."""
+    from haina.archive import schedule as archive_schedule
+
     log = logging.getLogger(__name__)
     try:
         connect_demo_archive(database, settings, state)
     except Exception:  # noqa: BLE001 - the demo runs on without its archive
         log.exception("the demo's archive key could not be set up")
         return
-    while True:
-        try:
-            pull_demo_archive(database, settings, state)
-        except Exception:  # noqa: BLE001 - a failed pull is retried at the next tick
-            log.exception("the demo's archive pull failed")
-        if stop.wait(ARCHIVE_PULL_SECONDS):
-            return
+    with database.unit_of_work() as session:
+        tenant_id = get_or_create_tenant(session, DEMO_TENANT, "海纳演示旗舰店").id
+    outcome = archive_schedule.pull_tenant(database, tenant_id, requested_by="demo")
+    if outcome.error:
+        log.warning("the demo's first archive pull failed: %s", outcome.error)

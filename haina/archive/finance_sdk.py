@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from haina.archive.sources import check_items
+from haina.archive.sources import MediaChunk, check_items
 from haina.platforms.wecom import errors
 from haina.platforms.wecom.errors import ArchiveSdkError
 
@@ -105,7 +105,7 @@ def load_library(path: str | os.PathLike[str] | None = None) -> ctypes.CDLL:
 
 
 class FinanceSdk:
-    """One initialised SDK handle for a corp: a ChatSource and a Decryptor in one. Calls are
+    """One initialised SDK handle for a corp: a ChatSource, a MediaSource and a Decryptor in one. Calls are
     serialised: the SDK's thread-safety is not documented."""
 
     def __init__(
@@ -174,30 +174,44 @@ class FinanceSdk:
             raise ArchiveSdkError(errors.ARCHIVE_PARSE_ERROR, "message is not a JSON object")
         return message
 
+    def get_media_data(self, sdkfileid: str, indexbuf: str) -> MediaChunk:
+        """One GetMediaData call (a MediaSource): up to 512 KB from `indexbuf` ("" = the start)."""
+        with self._lock:
+            return self._media_chunk(sdkfileid, indexbuf.encode("latin-1"))
+
+    def _media_chunk(self, sdkfileid: str, index: bytes) -> MediaChunk:
+        media = self.library.NewMediaData()
+        try:
+            code = self.library.GetMediaData(
+                self.sdk,
+                index,
+                sdkfileid.encode(),
+                self.proxy,
+                self.proxy_password,
+                self.timeout,
+                media,
+            )
+            if code != 0:
+                raise ArchiveSdkError(code, "GetMediaData")
+            data = media.contents
+            # The index buffer is opaque bytes handed back as given: latin-1 keeps every byte.
+            return MediaChunk(
+                _bytes(data.data, data.data_len),
+                _bytes(data.outindexbuf, data.out_len).decode("latin-1"),
+                bool(data.is_finish),
+            )
+        finally:
+            self.library.FreeMediaData(media)
+
     def media(self, sdkfileid: str) -> bytes:
         """A media file's bytes, fetched chunk by chunk until the SDK says it is finished."""
         parts: list[bytes] = []
-        index = b""
+        index = ""
         with self._lock:
             for _ in range(MEDIA_CHUNK_LIMIT):
-                media = self.library.NewMediaData()
-                try:
-                    code = self.library.GetMediaData(
-                        self.sdk,
-                        index,
-                        sdkfileid.encode(),
-                        self.proxy,
-                        self.proxy_password,
-                        self.timeout,
-                        media,
-                    )
-                    if code != 0:
-                        raise ArchiveSdkError(code, "GetMediaData")
-                    data = media.contents
-                    parts.append(_bytes(data.data, data.data_len))
-                    index = _bytes(data.outindexbuf, data.out_len)
-                    if data.is_finish:
-                        return b"".join(parts)
-                finally:
-                    self.library.FreeMediaData(media)
+                chunk = self._media_chunk(sdkfileid, index.encode("latin-1"))
+                parts.append(chunk.data)
+                index = chunk.outindexbuf
+                if chunk.is_finish:
+                    return b"".join(parts)
         raise ArchiveSdkError(errors.ARCHIVE_SYSTEM_ERROR, "media did not finish")

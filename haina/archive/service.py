@@ -17,6 +17,7 @@ from sqlalchemy import Select, false, select
 from sqlalchemy.orm import Session
 
 from haina.archive import text as archive_text
+from haina.archive.media.queue import queue_fetches
 from haina.archive.models import (
     ArchiveConversation,
     ArchiveKey,
@@ -364,6 +365,7 @@ def _finish_stored(
     indexer.messages.mark_revoked(revoked)
     for alert in alerts:
         session.add(alert)
+    queue_fetches(session, tenant_id, stored)  # media are fetched after commit, by their own job
     session.flush()
     speakers = sorted({row.customer_id for row, _ in stored if row.customer_id and not row.is_from_staff})
     if speakers:

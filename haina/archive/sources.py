@@ -3,15 +3,17 @@
 The RSA step (encrypt_random_key → the message key, PKCS#1 v1.5 with the private key of the
 item's publickey_ver) is open and done here. The second step, DecryptData, is closed: a
 `Decryptor` does it — the WeCom Finance SDK (haina.archive.finance_sdk) in production, the
-sandbox's stand-in for the demo and tests. A `ChatSource` pulls chatdata items after a seq.
+sandbox's stand-in for the demo and tests. A `ChatSource` pulls chatdata items after a seq; a
+`MediaSource` fetches one chunk of a media file (GetMediaData), the SDK's or the sandbox's.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -28,6 +30,24 @@ ITEM_FIELDS = ("seq", "msgid", "publickey_ver", "encrypt_random_key", "encrypt_c
 class ChatSource(Protocol):
     def get_chat_data(self, seq: int, limit: int) -> list[dict[str, Any]]:
         """Up to `limit` chatdata items with seq greater than `seq`, in seq order."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MediaChunk:
+    """One GetMediaData answer: up to 512 KB, the index to ask for the next chunk, and whether
+    this was the last one."""
+
+    data: bytes
+    outindexbuf: str
+    is_finish: bool
+
+
+@runtime_checkable
+class MediaSource(Protocol):
+    def get_media_data(self, sdkfileid: str, indexbuf: str) -> MediaChunk:
+        """One chunk of the media file `sdkfileid`; the first call passes indexbuf "". An unknown
+        fileid raises ArchiveSdkError 10005."""
         ...
 
 
@@ -87,16 +107,46 @@ class SandboxDecryptor:
 
 
 class WeComHttpSource:
-    """GetChatData as the sandbox serves it over HTTP (`msgaudit/get_chat_data`), through the
-    WeCom client (token, retries, rate limits)."""
+    """GetChatData and GetMediaData as the sandbox serves them over HTTP (`msgaudit/…`), through
+    the WeCom client (token, retries, rate limits): a ChatSource and a MediaSource."""
 
-    def __init__(self, client: Any, path: str = "/msgaudit/get_chat_data") -> None:
+    def __init__(
+        self,
+        client: Any,
+        path: str = "/msgaudit/get_chat_data",
+        media_path: str = "/msgaudit/get_media_data",
+    ) -> None:
         self.client = client
         self.path = path
+        self.media_path = media_path
 
     def get_chat_data(self, seq: int, limit: int) -> list[dict[str, Any]]:
         answer = self.client.post(self.path, {"seq": seq, "limit": min(limit, MAX_LIMIT)})
         return check_items(answer.get("chatdata"))
+
+    def get_media_data(self, sdkfileid: str, indexbuf: str) -> MediaChunk:
+        """GetMediaData as the sandbox serves it (`msgaudit/get_media_data`, data in base64)."""
+        try:
+            answer = self.client.post(self.media_path, {"sdkfileid": sdkfileid, "indexbuf": indexbuf})
+        except PlatformError as error:
+            # The archive routes answer the Finance SDK's own codes: keep them as SDK errors.
+            if error.code.isdigit() and int(error.code) in errors.ARCHIVE_MESSAGES:
+                raise ArchiveSdkError(int(error.code), "GetMediaData")
+            raise
+        return check_chunk(answer)
+
+
+def check_chunk(answer: object) -> MediaChunk:
+    if not isinstance(answer, dict):
+        raise PlatformError("unexpected_answer", "the media answer is not an object")
+    data, index, finish = answer.get("data"), answer.get("outindexbuf"), answer.get("is_finish")
+    if not isinstance(data, str) or not isinstance(index, str) or not isinstance(finish, bool | int):
+        raise PlatformError("unexpected_answer", "a media chunk needs data, outindexbuf and is_finish")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except binascii.Error:
+        raise PlatformError("unexpected_answer", "media data is not base64")
+    return MediaChunk(raw, index, bool(finish))
 
 
 def check_items(items: object) -> list[dict[str, Any]]:

@@ -3,10 +3,12 @@ alerts, events and the moved cursor commit together), until the source has nothi
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from haina.archive import service
-from haina.archive.sources import ChatSource, Decryptor
+from haina.archive.media import tasks as media_tasks
+from haina.archive.sources import ChatSource, Decryptor, MediaSource
 from haina.core.database import Database
 
 
@@ -18,6 +20,8 @@ class IntakeResult:
     undecrypted: int = 0
     alerts: int = 0
     last_seq: int = 0
+    media_stored: int = 0
+    media_failed: int = 0
 
 
 def run_intake(
@@ -29,8 +33,12 @@ def run_intake(
     *,
     limit: int = 1000,
     max_batches: int | None = None,
+    media: MediaSource | None = None,
+    media_limit: int = 200,
 ) -> IntakeResult:
-    """Pull from the saved seq until a batch comes back empty (or `max_batches`)."""
+    """Pull from the saved seq until a batch comes back empty (or `max_batches`), then fetch
+    pending media through `media` (by default the source, when it can: the SDK and the
+    sandbox both serve GetMediaData)."""
     total = IntakeResult()
     while max_batches is None or total.batches < max_batches:
         with database.unit_of_work() as session:
@@ -45,4 +53,18 @@ def run_intake(
         total.undecrypted += batch.undecrypted
         total.alerts += batch.alerts
         total.last_seq = batch.last_seq
+    media = media if media is not None else (source if isinstance(source, MediaSource) else None)
+    if media is not None and media_limit > 0:
+        try:
+            fetched = media_tasks.fetch_pending_media(database, tenant_id, media, media_limit)
+        except Exception:  # noqa: BLE001 - the messages are stored; the media job runs again next time
+            logging.getLogger(__name__).exception("fetching archived media failed")
+        else:
+            total.media_stored, total.media_failed = fetched.stored, fetched.failed
     return total
+
+
+# The archive's periodic jobs (the scheduled intake, the daily retention purge) register with
+# the engage scheduler on import; workers load this module (core.events.discover_handlers).
+from haina.archive import schedule as _schedule  # noqa: E402,F401
+from haina.archive.retention import tasks as _retention  # noqa: E402,F401

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from haina.archive import service
+from haina.archive.media import service as media_service
 from haina.core import clock
 from haina.core.auth.actor import Actor
 from haina.core.auth.permissions import Permission
@@ -91,7 +92,11 @@ def conversation_page(
 ) -> HTMLResponse:
     view = service.open_conversation(session, actor, settings, conversation_id)
     messages = [(row, service.searchable_text(content)) for row, content in view.messages]
-    context = {"conversation": view.conversation, "messages": messages}
+    context = {
+        "conversation": view.conversation,
+        "messages": messages,
+        "media": media_service.media_states(session, actor.tenant_id, view.messages),
+    }
     return render(request, "archive/conversation.html", context, session=session)
 
 

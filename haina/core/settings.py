@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 2 * 1024 * 1024
     # Paths that take files (the engage image library: WeCom takes pictures up to 10 MB).
     max_upload_bytes: int = 11 * 1024 * 1024
+    # Archived chat media larger than this are not fetched (the fetch fails with the reason).
+    archive_media_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
     default_language: Literal["zh-CN", "en"] = "zh-CN"
     demo_mode: bool = False
     # The platform sandbox served by this process under /sandbox (the demo turns it on).

@@ -35,13 +35,16 @@ logger = logging.getLogger(__name__)
 TICK_SECONDS = 5.0
 
 JobFunction = Callable[[Session, str], None]
+# A job that commits in steps of its own (a long pull, a purge in chunks) takes the Database.
+DatabaseJobFunction = Callable[[Database, str], None]
 
 
 @dataclass(frozen=True)
 class PeriodicJob:
     name: str
     every: timedelta
-    run: JobFunction
+    run: JobFunction | None = None
+    run_with_database: DatabaseJobFunction | None = None
 
 
 JOBS: dict[str, PeriodicJob] = {}
@@ -51,7 +54,20 @@ def periodic(name: str, *, seconds: float) -> Callable[[JobFunction], JobFunctio
     """Register `function(session, tenant_id)` to run every `seconds` for each active tenant."""
 
     def register(function: JobFunction) -> JobFunction:
-        JOBS[name] = PeriodicJob(name, timedelta(seconds=seconds), function)
+        JOBS[name] = PeriodicJob(name, timedelta(seconds=seconds), run=function)
+        return function
+
+    return register
+
+
+def periodic_with_database(
+    name: str, *, seconds: float
+) -> Callable[[DatabaseJobFunction], DatabaseJobFunction]:
+    """Register `function(database, tenant_id)`: like `periodic`, but the job opens its own
+    transactions (one per step), for work too long for one."""
+
+    def register(function: DatabaseJobFunction) -> DatabaseJobFunction:
+        JOBS[name] = PeriodicJob(name, timedelta(seconds=seconds), run_with_database=function)
         return function
 
     return register
@@ -66,8 +82,12 @@ def run_job(database: Database, name: str, tenant_id: str) -> bool:
     """Run one job for one tenant in its own transaction; False (and logged) if it failed."""
     job = JOBS[name]
     try:
-        with database.unit_of_work() as session:
-            job.run(session, tenant_id)
+        if job.run_with_database is not None:
+            job.run_with_database(database, tenant_id)
+        else:
+            assert job.run is not None
+            with database.unit_of_work() as session:
+                job.run(session, tenant_id)
     except Exception:  # noqa: BLE001 - one job's failure must not stop the others
         logger.exception("engage job %s failed for tenant %s", name, tenant_id)
         return False

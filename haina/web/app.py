@@ -36,7 +36,12 @@ ROUTERS = (
     "haina.customers.api",
     "haina.customers.views",
     "haina.archive.api",
+    "haina.archive.media.api",
     "haina.archive.views",
+    "haina.archive.retention.api",
+    "haina.archive.retention.views",
+    "haina.archive.insights.api",
+    "haina.archive.insights.views",
     "haina.tags.lifecycle_views",
     "haina.tags.api",
     "haina.tags.views",
@@ -93,20 +98,19 @@ def create_app(
 
             runner = start_runner(settings, database)
         app.state.event_runner = runner
-        stop_demo = threading.Event()
         if sandbox is not None and start_workers:
             if settings.demo_mode:
-                from haina.demo import connect_demo_tenant, first_sync, keep_pulling_demo_archive
+                from haina.demo import connect_demo_tenant, first_sync, start_demo_archive
 
                 connect_demo_tenant(database, settings, sandbox.state)
                 # The first backfill now rather than at the scheduler's first tick, then OneID.
                 threading.Thread(
                     target=first_sync, args=(database, settings), name="haina-demo-first-sync", daemon=True
                 ).start()
-                # The sandbox corp archives its chats; the demo pulls them like a scheduled intake.
+                # The sandbox corp archives its chats; the scheduled intake pulls them.
                 threading.Thread(
-                    target=keep_pulling_demo_archive,
-                    args=(database, settings, sandbox.state, stop_demo),
+                    target=start_demo_archive,
+                    args=(database, settings, sandbox.state),
                     name="haina-demo-archive",
                     daemon=True,
                 ).start()
@@ -114,7 +118,6 @@ def create_app(
         try:
             yield
         finally:
-            stop_demo.set()
             if sandbox is not None:
                 sandbox.stop()
             if runner is not None:

@@ -46,6 +46,8 @@ PATH_SAMPLES: dict[str, Callable[[TenantFixture], str]] = {
     "group_id": lambda tenant: tenant.extra["tag_group_id"],
     "tag_id": lambda tenant: tenant.extra["tag_id"],
     "segment_id": lambda tenant: tenant.extra["segment_id"],
+    # No archived message in the sample tenants: allowed roles get 404 after authorising.
+    "message_id": lambda tenant: tenant.extra.get("message_id", "987654321"),
 }
 
 # Request bodies for unsafe methods: (method, path) → {"json": …} or {"data": …}; made fresh per call.
@@ -136,6 +138,15 @@ BODY_SAMPLES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
     ("POST", "/api/v1/archive/words"): lambda: {"json": {"word": f"词{uuid.uuid4().hex[:8]}"}},
     ("POST", "/api/v1/archive/rules"): lambda: {
         "json": {"kind": "word", "phrase": f"词{uuid.uuid4().hex[:8]}"}
+    },
+    # Keep forever (deletes nothing); working hours every day 09:00–21:00.
+    ("PUT", "/api/v1/archive/retention"): lambda: {"json": {"keep_days": None, "media_keep_days": None}},
+    ("POST", "/archive/retention"): lambda: {"data": {"keep_days": "", "media_keep_days": ""}},
+    ("PUT", "/api/v1/archive/insights/settings"): lambda: {
+        "json": {"days": [{"start": "09:00", "end": "21:00"}] * 7, "target_minutes": 5}
+    },
+    ("POST", "/archive/insights/settings"): lambda: {
+        "data": {"target_minutes": "5", "start": ["09:00"] * 7, "end": ["21:00"] * 7, "days_on": ["0"]}
     },
     # RFM settings that pass validation (allowed roles save them; they change no other table).
     ("POST", "/tags/lifecycle/settings"): lambda: {

@@ -43,6 +43,7 @@ from haina.platforms.wecom.crypto import (
     encrypt_archive_random_key,
 )
 from haina.platforms.wecom.errors import ArchiveSdkError
+from haina.sandbox.emulators.wecom_archive_media import add_media_routes, with_media_fields
 from haina.sandbox.emulators.wecom_http import TokenGate, json_body
 from haina.sandbox.emulators.wecom_store import scratch, unix_ms
 from haina.sandbox.state import SandboxState
@@ -122,7 +123,10 @@ def render_chat_message(message: ChatMessage) -> dict[str, Any]:
         "roomid": message.roomid,
         "msgtime": unix_ms(message.msgtime),
         "msgtype": message.msgtype,
-        PAYLOAD_KEYS.get(message.msgtype, message.msgtype): message.content,
+        # Media payloads get the md5sum and size of the bytes GetMediaData serves.
+        PAYLOAD_KEYS.get(message.msgtype, message.msgtype): with_media_fields(
+            message.msgtype, message.content
+        ),
     }
 
 
@@ -181,3 +185,5 @@ def add_archive_routes(router: APIRouter, state: SandboxState, gate: TokenGate) 
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= GET_CHAT_DATA_MAX_LIMIT:
             raise ArchiveSdkError(errors.ARCHIVE_BAD_PARAMETER, f"limit must be 1..{GET_CHAT_DATA_MAX_LIMIT}")
         return {"errcode": 0, "errmsg": "ok", "chatdata": chat_data(state, seq, limit)}
+
+    add_media_routes(router, state, gate)
