@@ -233,8 +233,16 @@ def measure(args: argparse.Namespace, database: Database, settings: Settings) ->
     # 2. the rest inserted encrypted, then indexed by reindex
     rest = messages[args.intake :]
     cipher = cipher_for(settings.encryption_keys)
-    conversations: dict[tuple[str, str], str] = {}
     with database.unit_of_work() as session:
+        # The intake made conversations already; at 1M a (staff, customer) pair comes round again.
+        conversations: dict[tuple[str, str], str] = {
+            (row.staff_userid, row.peer_userid): row.id
+            for row in session.execute(
+                select(
+                    ArchiveConversation.id, ArchiveConversation.staff_userid, ArchiveConversation.peer_userid
+                )
+            )
+        }
         after_intake = (
             session.scalar(select(ArchiveMessage.id).order_by(ArchiveMessage.id.desc()).limit(1)) or 0
         )

@@ -11,11 +11,11 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from haina.archive import service
+from haina.archive.insights.views import heatmap_chart
 from haina.archive.media import service as media_service
 from haina.core import clock
 from haina.core.auth.actor import Actor
 from haina.core.auth.permissions import Permission
-from haina.core.i18n import gettext
 from haina.web.security import require
 from haina.web.templating import language_of
 from haina.web.views import ConsoleRoute, SessionDep, SettingsDep, render
@@ -74,7 +74,9 @@ def archive_page(
     found = service.insights(session, actor, since=now - timedelta(days=INSIGHT_DAYS), until=now)
     context["insights"] = found
     context["insight_days"] = INSIGHT_DAYS
-    context["heatmap"] = _heatmap_chart(request, found) if any(map(any, found.heatmap)) else None
+    context["heatmap"] = (
+        heatmap_chart(found.heatmap, language_of(request)) if any(map(any, found.heatmap)) else None
+    )
     if context["can_manage"]:
         context["status"] = service.status(session, actor.tenant_id)
         context["rules"] = service.list_rules(session, actor.tenant_id)
@@ -98,26 +100,3 @@ def conversation_page(
         "media": media_service.media_states(session, actor.tenant_id, view.messages),
     }
     return render(request, "archive/conversation.html", context, session=session)
-
-
-def _heatmap_chart(request: Request, found: service.Insights) -> dict[str, Any]:
-    """An ECharts option: customer messages by weekday (rows) × hour (columns)."""
-    language = language_of(request)
-    days = [gettext(language, f"archive.weekday.{number}") for number in range(7)]
-    data = [[hour, day, count] for day, row in enumerate(found.heatmap) for hour, count in enumerate(row)]
-    return {
-        "tooltip": {"position": "top"},
-        "grid": {"left": 8, "right": 16, "top": 8, "bottom": 48, "containLabel": True},
-        "xAxis": {"type": "category", "data": [f"{hour}" for hour in range(24)], "splitArea": {"show": True}},
-        "yAxis": {"type": "category", "data": days, "splitArea": {"show": True}},
-        "visualMap": {
-            "min": 0,
-            "max": max(max(row) for row in found.heatmap) or 1,
-            "calculable": True,
-            "orient": "horizontal",
-            "left": "center",
-            "bottom": 0,
-            "inRange": {"color": ["#f0f5ff", "#1677ff"]},
-        },
-        "series": [{"type": "heatmap", "data": data, "label": {"show": False}}],
-    }

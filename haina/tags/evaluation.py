@@ -31,9 +31,11 @@ How a chunk is computed depends on the backend:
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -89,8 +91,9 @@ def chunk_size_for(dialect: str) -> int:
 
 
 # `evaluate_all` on PostgreSQL: every chunk pays full scans of the orders, lines, refunds and
-# carriers whatever its size, so the daily run (nobody watches its progress) takes 1M customers
-# a chunk: 16 s at 1M where 200k chunks took 23 s (work_mem bounds each chunk; sorts spill).
+# carriers whatever its size, so the daily run (nobody watches its progress) takes as few chunks
+# as there are chunk workers (`batch_workers`), each at most this big: 16 s at 1M in one chunk
+# where 200k chunks one after another took 23 s (work_mem bounds each chunk; sorts spill).
 ALL_RULES_CHUNK = 1_000_000
 
 
@@ -537,7 +540,9 @@ def evaluate_all(
             for evaluation_id in queued
             if (heartbeat := _claim(database, tenant_id, evaluation_id)) is not None
         }
-        done = _run_together(database, tenant_id, heartbeats, chunk_size or ALL_RULES_CHUNK)
+        done = _run_together(
+            database, tenant_id, heartbeats, chunk_size or _spread_chunk(database, tenant_id)
+        )
         with database.unit_of_work() as session:
             return [get_evaluation(session, tenant_id, evaluation_id) for evaluation_id in done]
     finished = []
@@ -546,6 +551,14 @@ def evaluate_all(
         if result is not None:
             finished.append(result)
     return finished
+
+
+def _spread_chunk(database: Database, tenant_id: str) -> int:
+    """The daily run's chunk: the customers split evenly over the chunk workers, at most
+    ALL_RULES_CHUNK each (every chunk pays a scan of the orders and the carriers)."""
+    with database.unit_of_work() as session:
+        total = session.scalar(select(func.count()).where(Customer.tenant_id == tenant_id)) or 0
+    return max(1, min(ALL_RULES_CHUNK, -(-total // batch_workers())))
 
 
 # ── PostgreSQL: the rules of a batch side by side ───────────────────────────────────────────
@@ -598,31 +611,21 @@ def _run_together(
                 _finish(session, tenant_id, evaluation_id, EvaluationStatus.FAILED, reason)
         ended.extend(failed)
     size = chunk_size or chunk_size_for("postgresql")
-    beats = {evaluation_id: heartbeats[evaluation_id] for evaluation_id in rules}
-    low: str | None = ""
-    while low is not None and rules:
-        try:
-            low, beats = _with_retries(
-                partial(_run_chunk_together, database, tenant_id, list(rules.values()), beats, size, low)
-            )
-        except _TakenOver as taken:
-            # The chunk rolled back whole: run it again without the runs taken over.
-            for evaluation_id in taken.evaluation_ids:
-                log.info("tag evaluation %s was taken over by another worker", evaluation_id)
-                rules.pop(evaluation_id, None)
-                beats.pop(evaluation_id, None)
-        except Exception as error:  # noqa: BLE001 - the runs end failed, with the reason shown
-            log.exception("tag evaluations %s failed", ", ".join(rules))
-            with database.unit_of_work() as session:
-                for evaluation_id in rules:
-                    _finish(
-                        session,
-                        tenant_id,
-                        evaluation_id,
-                        EvaluationStatus.FAILED,
-                        f"{type(error).__name__}: {error}",
-                    )
-            return [*ended, *rules]
+    walk = _ChunkWalk(database, tenant_id, rules, heartbeats)
+    try:
+        walk.run(chunk_bounds(database, tenant_id, size))
+    except Exception as error:  # noqa: BLE001 - the runs end failed, with the reason shown
+        log.exception("tag evaluations %s failed", ", ".join(rules))
+        with database.unit_of_work() as session:
+            for evaluation_id in rules:
+                _finish(
+                    session,
+                    tenant_id,
+                    evaluation_id,
+                    EvaluationStatus.FAILED,
+                    f"{type(error).__name__}: {error}",
+                )
+        return [*ended, *rules]
     if rules:
         with database.unit_of_work() as session:
             tag_ids = [rule.tag_id for rule in rules.values()]
@@ -646,63 +649,135 @@ def _run_together(
     return [*ended, *rules]
 
 
-def _run_chunk_together(
-    database: Database,
-    tenant_id: str,
-    rules: list[_Rule],
-    heartbeats: dict[str, datetime],
-    size: int,
-    low: str,
-) -> tuple[str | None, dict[str, datetime]]:
-    """One chunk of customers from `low` for all `rules`, in its own transaction: the next `low`
-    (None at the end) and the new heartbeats. Raises _TakenOver naming the runs another worker
-    took (the chunk then rolls back whole)."""
+def chunk_bounds(database: Database, tenant_id: str, size: int) -> list[conditions.Range]:
+    """The tenant's customers cut into id ranges of `size`, in id order; the first starts at ""
+    and the last is open, so customers created during the walk fall in some range."""
     with database.unit_of_work() as session:
-        high = session.scalar(
-            select(Customer.id)
-            .where(Customer.tenant_id == tenant_id, Customer.id >= low)
-            .order_by(Customer.id)
-            .offset(size)
-            .limit(1)
+        numbered = (
+            select(Customer.id, func.row_number().over(order_by=Customer.id).label("number"))
+            .where(Customer.tenant_id == tenant_id)
+            .subquery()
         )
-        scope = conditions.Range(low, high)
-        # Room for the chunk's per-customer facts and the rules' hashed id sets, so none spills
-        # to disk or falls back to a scan per customer.
-        session.execute(text("SET LOCAL work_mem = '128MB'"))
-        # Every join of the chunk's statement is a whole chunk against a whole chunk. Right after
-        # a big run the carriers' statistics lag (autovacuum has not analysed them yet) and a
-        # nested loop planned for "1 row" took 10 s where the hash join takes 0.3 s (20k).
-        session.execute(text("SET LOCAL enable_nestloop = off"))
-        # The statement is costed high enough for JIT inlining and optimisation, which took 6 s
-        # of a 7 s chunk at 1M customers (compiling ~300 functions) and saves nothing here.
-        session.execute(text("SET LOCAL jit = off"))
-        looked_at = session.scalar(
-            select(func.count()).where(Customer.tenant_id == tenant_id, conditions_in(scope, Customer.id))
+        lows = list(
+            session.scalars(
+                select(numbered.c.id)
+                .where((numbered.c.number - 1) % size == 0, numbered.c.number > 1)
+                .order_by(numbered.c.id)
+            )
         )
-        added, removed = apply_together(session, tenant_id, rules, scope)
-        now = clock.now()
-        taken = []
-        for rule in rules:
-            touched = session.execute(
-                update(TagEvaluation)
-                .where(
-                    TagEvaluation.tenant_id == tenant_id,
-                    TagEvaluation.id == rule.evaluation_id,
-                    TagEvaluation.heartbeat_at == heartbeats[rule.evaluation_id],
+    edges: list[str | None] = ["", *lows, None]
+    return [conditions.Range(str(low), high) for low, high in zip(edges, edges[1:], strict=False)]
+
+
+def batch_workers() -> int:
+    """Chunks computed at once: each chunk's statement is mostly one backend's work (its
+    aggregates and the final join run in the leader, whatever parallel query does), so two
+    chunks side by side use two cores. HAINA_TAGS_BATCH_WORKERS overrides."""
+    configured = os.environ.get("HAINA_TAGS_BATCH_WORKERS", "")
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+class _ChunkWalk:
+    """The chunks of one walk, up to `batch_workers()` at a time, each in its own transaction.
+
+    A chunk computes and writes its customers' differences, then, one chunk at a time (a lock),
+    moves each run's progress and heartbeat — only if the heartbeat is still the one this walk
+    last wrote — and commits. A run another worker took over (its heartbeat moved) makes the
+    chunk roll back whole; the run is dropped and the chunk queued again without it."""
+
+    def __init__(
+        self, database: Database, tenant_id: str, rules: dict[str, _Rule], heartbeats: dict[str, datetime]
+    ) -> None:
+        self.database = database
+        self.tenant_id = tenant_id
+        self.rules = rules  # shared with the caller: runs taken over are removed from it
+        self.beats = {evaluation_id: heartbeats[evaluation_id] for evaluation_id in rules}
+        self.progress = threading.Lock()
+
+    def run(self, ranges: list[conditions.Range]) -> None:
+        pending = list(reversed(ranges))
+        workers = min(batch_workers(), len(ranges)) or 1
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="haina-tags-chunk") as pool:
+            running: dict[Future[None], conditions.Range] = {}
+            failure: BaseException | None = None
+            while (pending and failure is None) or running:
+                while pending and failure is None and len(running) < workers and self.rules:
+                    scope = pending.pop()
+                    chunk = partial(self._chunk, list(self.rules.values()), scope, alone=workers == 1)
+                    running[pool.submit(_with_retries, chunk)] = scope
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    scope = running.pop(future)
+                    error = future.exception()
+                    if isinstance(error, _TakenOver):
+                        for evaluation_id in error.evaluation_ids:
+                            log.info("tag evaluation %s was taken over by another worker", evaluation_id)
+                            self.rules.pop(evaluation_id, None)
+                            self.beats.pop(evaluation_id, None)
+                        pending.append(scope)  # again, without the runs taken over
+                    elif error is not None and failure is None:
+                        failure = error  # let the chunks in flight end, then fail the runs
+            if failure is not None:
+                raise failure
+
+    def _chunk(self, rules: list[_Rule], scope: conditions.Range, *, alone: bool) -> None:
+        session = self.database.session_factory()
+        try:
+            # Room for the chunk's per-customer facts and the rules' hashed id sets, so none
+            # spills to disk or falls back to a scan per customer.
+            session.execute(text("SET LOCAL work_mem = '128MB'"))
+            # Every join of the chunk's statement is a whole chunk against a whole chunk. Right
+            # after a big run the carriers' statistics lag (autovacuum has not analysed them
+            # yet) and a nested loop planned for "1 row" took 10 s where the hash join takes
+            # 0.3 s (20k).
+            session.execute(text("SET LOCAL enable_nestloop = off"))
+            # The statement is costed high enough for JIT inlining and optimisation, which took
+            # 6 s of a 7 s chunk at 1M customers (compiling ~300 functions) and saves nothing here.
+            session.execute(text("SET LOCAL jit = off"))
+            if not alone:
+                # Chunks side by side already use the cores; parallel workers would only queue.
+                session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+            looked_at = session.scalar(
+                select(func.count()).where(
+                    Customer.tenant_id == self.tenant_id, conditions_in(scope, Customer.id)
                 )
-                .values(
-                    done=TagEvaluation.done + (looked_at or 0),
-                    added=TagEvaluation.added + added[rule.tag_id],
-                    removed=TagEvaluation.removed + removed[rule.tag_id],
-                    heartbeat_at=now,
-                )
-                .execution_options(synchronize_session=False)
-            ).rowcount  # type: ignore[attr-defined]
-            if touched != 1:
-                taken.append(rule.evaluation_id)
-        if taken:
-            raise _TakenOver(taken)
-    return high, {rule.evaluation_id: now for rule in rules}
+            )
+            added, removed = apply_together(session, self.tenant_id, rules, scope)
+            with self.progress:
+                now = clock.now()
+                taken = []
+                for rule in rules:
+                    touched = session.execute(
+                        update(TagEvaluation)
+                        .where(
+                            TagEvaluation.tenant_id == self.tenant_id,
+                            TagEvaluation.id == rule.evaluation_id,
+                            TagEvaluation.heartbeat_at == self.beats.get(rule.evaluation_id),
+                        )
+                        .values(
+                            done=TagEvaluation.done + (looked_at or 0),
+                            added=TagEvaluation.added + added[rule.tag_id],
+                            removed=TagEvaluation.removed + removed[rule.tag_id],
+                            heartbeat_at=now,
+                        )
+                        .execution_options(synchronize_session=False)
+                    ).rowcount  # type: ignore[attr-defined]
+                    if touched != 1:
+                        taken.append(rule.evaluation_id)
+                if taken:
+                    raise _TakenOver(taken)
+                session.commit()
+                for rule in rules:
+                    self.beats[rule.evaluation_id] = now
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
 
 
 MASK_BITS = 62  # rules per bigint mask of `_differences`

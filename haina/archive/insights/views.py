@@ -58,7 +58,7 @@ def insights_page(
             for window in policy.hours.days
         ],
         "weekdays": [gettext(language, f"archive.weekday.{number}") for number in range(7)],
-        "heatmap": _heatmap(found.heatmap, language) if any(map(any, found.heatmap)) else None,
+        "heatmap": heatmap_chart(found.heatmap, language) if any(map(any, found.heatmap)) else None,
         "questions_chart": _questions_chart(clusters) if clusters else None,
         "quality_chart": _quality_chart(measured, language) if measured.staff else None,
         "can_manage": actor.can(Permission.CHATS_MANAGE),
@@ -99,14 +99,17 @@ def save_reply_settings(
     return RedirectResponse(f"/archive/insights?days={days}", status_code=303)
 
 
-def _heatmap(heatmap: list[list[int]], language: str) -> dict[str, Any]:
+def heatmap_chart(heatmap: list[list[int]], language: str) -> dict[str, Any]:
+    """An ECharts option: customer messages by weekday (rows, Monday on top) × hour."""
     days = [gettext(language, f"archive.weekday.{number}") for number in range(7)]
     data = [[hour, day, count] for day, row in enumerate(heatmap) for hour, count in enumerate(row)]
     return {
         "tooltip": {"position": "top"},
-        "grid": {"left": 8, "right": 16, "top": 8, "bottom": 48, "containLabel": True},
+        # Room under the hour labels for the colour scale and its handle labels.
+        "grid": {"left": 8, "right": 16, "top": 8, "bottom": 72, "containLabel": True},
         "xAxis": {"type": "category", "data": [f"{hour}" for hour in range(24)], "splitArea": {"show": True}},
-        "yAxis": {"type": "category", "data": days, "splitArea": {"show": True}},
+        # Monday on the top row, as a calendar reads.
+        "yAxis": {"type": "category", "data": days, "splitArea": {"show": True}, "inverse": True},
         "visualMap": {
             "min": 0,
             "max": max(max(row) for row in heatmap) or 1,
@@ -128,7 +131,12 @@ def _questions_chart(clusters: list[Any]) -> dict[str, Any]:
         "xAxis": {"type": "value", "minInterval": 1},
         "yAxis": {"type": "category", "data": [cluster.representative[:16] for cluster in top]},
         "series": [
-            {"type": "bar", "data": [cluster.count for cluster in top], "itemStyle": {"color": "#1677ff"}}
+            {
+                "type": "bar",
+                "data": [cluster.count for cluster in top],
+                "barMaxWidth": 28,
+                "itemStyle": {"color": "#1677ff"},
+            }
         ],
     }
 
@@ -137,13 +145,14 @@ def _quality_chart(measured: quality.Quality, language: str) -> dict[str, Any]:
     return {
         "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
         "grid": {"left": 8, "right": 24, "top": 8, "bottom": 8, "containLabel": True},
-        "xAxis": {"type": "category", "data": [item.staff_userid for item in measured.staff]},
+        "xAxis": {"type": "category", "data": [item.staff_userid or "—" for item in measured.staff]},
         "yAxis": {"type": "value", "min": 0, "max": 100, "axisLabel": {"formatter": "{value}%"}},
         "series": [
             {
                 "type": "bar",
                 "name": gettext(language, "archive_insights.within", minutes=measured.target_minutes),
                 "data": [round(item.within_target * 100, 1) for item in measured.staff],
+                "barMaxWidth": 48,
                 "itemStyle": {"color": "#52c41a"},
             }
         ],
