@@ -226,13 +226,18 @@ def seed_demo_engage(database: Database) -> None:
             log.exception("the demo's %s could not be seeded", name)
 
 
+DEMO_WATCHED_WORDS = ("投诉", "退款", "差评", "过敏")
+
+
 def connect_demo_archive(database: Database, settings: Settings, state: SandboxState) -> None:
     """Give the demo tenant a 会话存档 key (once, version 1) and register its public half with the
     sandbox's corp, as an admin does in the WeCom console; the sandbox then archives its chats."""
     from cryptography.hazmat.primitives import serialization
 
     from haina.archive import service as archive
+    from haina.archive.alerts import service as alerts
     from haina.core.auth.actor import Actor
+    from haina.engage.losses.demo import DEMO_AGENTID
     from haina.sandbox.emulators.wecom_archive import generate_archive_key_pair, set_archive_public_key
 
     with database.unit_of_work() as session:
@@ -248,6 +253,18 @@ def connect_demo_archive(database: Database, settings: Settings, state: SandboxS
             private_pem, _ = generate_archive_key_pair()
             archive.add_key(session, actor, settings, 1, private_pem)
             keys = {1: private_pem}
+            # Watched words and staff phone leaks, told to the member and the store manager.
+            for phrase in DEMO_WATCHED_WORDS:
+                archive.add_rule(session, actor, "word", phrase)
+            archive.add_rule(session, actor, "phone_leak")
+            alerts.save_settings(
+                session,
+                tenant.id,
+                is_enabled=True,
+                agentid=DEMO_AGENTID,  # the sandbox corp's application, as the loss alerts use
+                supervisor_userids=["HuangLi"],
+                notify_member=True,
+            )
     private_key = serialization.load_pem_private_key(keys[1].encode("ascii"), password=None)
     public_pem = private_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

@@ -13,6 +13,7 @@ MODEL_MODULES = (
     "haina.archive.media.models",
     "haina.archive.retention.models",
     "haina.archive.insights.models",
+    "haina.archive.alerts.models",
     "haina.customers.identity.models",
     "haina.tags.models",
     "haina.engage.livecodes.models",

@@ -67,4 +67,5 @@ def run_intake(
 # The archive's periodic jobs (the scheduled intake, the daily retention purge) register with
 # the engage scheduler on import; workers load this module (core.events.discover_handlers).
 from haina.archive import schedule as _schedule  # noqa: E402,F401
+from haina.archive.alerts import tasks as _alerts  # noqa: E402,F401
 from haina.archive.retention import tasks as _retention  # noqa: E402,F401

@@ -42,6 +42,8 @@ ROUTERS = (
     "haina.archive.retention.views",
     "haina.archive.insights.api",
     "haina.archive.insights.views",
+    "haina.archive.alerts.api",
+    "haina.archive.alerts.views",
     "haina.tags.lifecycle_views",
     "haina.tags.api",
     "haina.tags.views",

@@ -148,6 +148,12 @@ BODY_SAMPLES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
     ("POST", "/archive/insights/settings"): lambda: {
         "data": {"target_minutes": "5", "start": ["09:00"] * 7, "end": ["21:00"] * 7, "days_on": ["0"]}
     },
+    ("PUT", "/api/v1/archive/alerts/settings"): lambda: {
+        "json": {"is_enabled": True, "agentid": 1000002, "supervisor_userids": ["lisi"]}
+    },
+    ("POST", "/archive/alerts/settings"): lambda: {
+        "data": {"is_enabled": "1", "agentid": "1000002", "supervisor_userids": "lisi", "notify_member": "1"}
+    },
     # RFM settings that pass validation (allowed roles save them; they change no other table).
     ("POST", "/tags/lifecycle/settings"): lambda: {
         "data": {

@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import CursorResult, delete, func, select, update
 
-from haina.archive.models import ArchiveConversation, ArchiveMessage, ArchiveToken, KeywordAlert
+from haina.archive.models import ArchiveConversation, ArchiveMessage, KeywordAlert
+from haina.archive.repository import MessageRepository
 from haina.archive.retention.models import ArchivePurge, RetentionPolicy
 from haina.core.repository import TenantRepository
 
@@ -116,11 +117,7 @@ class ArchiveRows:
         return int(result.rowcount or 0)
 
     def delete_tokens(self, message_ids: Sequence[int]) -> int:
-        return self._deleted(
-            delete(ArchiveToken).where(
-                ArchiveToken.tenant_id == self.tenant_id, ArchiveToken.message_id.in_(list(message_ids))
-            )
-        )
+        return MessageRepository(self.session, self.tenant_id).delete_tokens(message_ids)
 
     def delete_alerts(self, message_ids: Sequence[int]) -> int:
         return self._deleted(

@@ -1,0 +1,1 @@
+"""Keyword alert notifications: a keyword alert of the archive becomes a WeCom app message."""
