@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -55,3 +56,22 @@ def token_for(client: TestClient, username: str, password: str = PASSWORD) -> st
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def console_sign_in(client: TestClient, username: str, path: str = "/", password: str = PASSWORD) -> str:
+    """Sign in through the login form (as a browser does), open `path`, and return the page's
+    CSRF token for the console's form posts."""
+    page = client.get("/login")
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found is not None, "the login page has no CSRF token"
+    response = client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": found.group(1), "next": path},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    page = client.get(path)
+    assert page.status_code == 200, page.text
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text)
+    assert token is not None, f"{path} has no CSRF meta tag"
+    return token.group(1)

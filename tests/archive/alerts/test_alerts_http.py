@@ -3,7 +3,6 @@ console page (who was told or why not, the settings form, Chinese and English)."
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +24,7 @@ from tests.archive.alerts.test_alert_notifications import (
     rules,
 )
 from tests.archive.conftest import Intake, add_keys, set_wecom_userid
-from tests.factories import PASSWORD, TenantFixture, bearer, token_for
+from tests.factories import TenantFixture, bearer, console_sign_in, token_for
 from tests.platforms.live_sandbox import LiveSandbox
 from tests.wecom_corp import Corp, connected_corp
 
@@ -39,20 +38,6 @@ def corp(
     add_keys(database, tenant, key_pairs, versions=(1,))
     with connected_corp(database, settings, tenant.id, sandbox) as connected:
         yield connected
-
-
-def sign_in(client: TestClient, username: str, path: str) -> str:
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    response = client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": token, "next": path},
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
-    page = client.get(path)
-    assert page.status_code == 200, page.text
-    return re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
 
 
 def test_api_by_role_and_scope(
@@ -104,7 +89,7 @@ def test_console_page_shows_why_not_sent_and_saves_settings(
     pull(database, tenant.id, intake)
     conversation_id = conversation_of(database, tenant.id, CUSTOMER_A)
 
-    token = sign_in(client, tenant.usernames["owner"], "/archive/alerts")
+    token = console_sign_in(client, tenant.usernames["owner"], "/archive/alerts")
     page = client.get("/archive/alerts")
     assert "关键词提醒" in page.text and "未设置应用 AgentId" in page.text
     assert f'href="/archive/conversations/{conversation_id}"' in page.text
@@ -136,6 +121,6 @@ def test_console_page_shows_why_not_sent_and_saves_settings(
 
     # An agent may read the page but not save.
     agent_client = TestClient(client.app)
-    agent_token = sign_in(agent_client, tenant.usernames["agent"], "/archive/alerts")
+    agent_token = console_sign_in(agent_client, tenant.usernames["agent"], "/archive/alerts")
     denied = agent_client.post("/archive/alerts/settings", data={**form, "csrf_token": agent_token})
     assert denied.status_code == 403

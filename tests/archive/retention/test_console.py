@@ -3,30 +3,13 @@ shorter policy is saved, "run now" and the purge history."""
 
 from __future__ import annotations
 
-import re
-
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from haina.archive.retention import service
 from haina.core import clock
 from haina.core.audit.models import AuditEntry
 from tests.archive.retention.conftest import NOW
-from tests.factories import PASSWORD, bearer, token_for
-
-
-def sign_in(client: TestClient, username: str, path: str) -> str:
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    response = client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": token, "next": path},
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
-    page = client.get(path)
-    assert page.status_code == 200, page.text
-    return re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+from tests.factories import bearer, console_sign_in, token_for
 
 
 def test_api_by_role(client, database, archived) -> None:  # type: ignore[no-untyped-def]
@@ -63,7 +46,7 @@ def test_api_by_role(client, database, archived) -> None:  # type: ignore[no-unt
 
 def test_settings_page_confirms_a_shorter_policy(client, database, archived) -> None:  # type: ignore[no-untyped-def]
     clock.freeze(NOW)
-    token = sign_in(client, archived.usernames["owner"], "/archive/retention")
+    token = console_sign_in(client, archived.usernames["owner"], "/archive/retention")
     page = client.get("/archive/retention")
     assert 'data-policy="forever"' in page.text and "暂无清理记录" in page.text
 
@@ -98,5 +81,5 @@ def test_settings_page_confirms_a_shorter_policy(client, database, archived) -> 
 
 
 def test_agent_cannot_open_the_settings_page(client, archived) -> None:  # type: ignore[no-untyped-def]
-    sign_in(client, archived.usernames["agent"], "/archive")
+    console_sign_in(client, archived.usernames["agent"], "/archive")
     assert client.get("/archive/retention").status_code == 403

@@ -23,7 +23,7 @@ from haina.sandbox.emulators.wecom import simulate_delete_contact
 from haina.sandbox.emulators.wecom_transfer import transfer_calls
 from haina.sandbox.generator import generate_world
 from haina.sandbox.state import SandboxState
-from tests.factories import PASSWORD, TenantFixture
+from tests.factories import TenantFixture, console_sign_in
 from tests.platforms.live_sandbox import LiveSandbox, serve
 from tests.wecom_corp import Corp, connected_corp, drain
 
@@ -51,24 +51,10 @@ def corp(
         yield connected
 
 
-def sign_in(client: TestClient, username: str, path: str) -> str:
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    response = client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": token, "next": path},
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
-    page = client.get(path)
-    assert page.status_code == 200, page.text
-    return re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-
-
 def test_handover_and_losses_pages(
     client: TestClient, database: Database, tenant: TenantFixture, corp: Corp
 ) -> None:
-    token = sign_in(client, tenant.usernames["operator"], "/engage/handover")
+    token = console_sign_in(client, tenant.usernames["operator"], "/engage/handover")
     followed = [contact for contact in corp.world.contacts if contact.follow_users]
     giver = followed[0].follow_users[0].userid
     picked = [c.external_userid for c in followed if c.follow_users[0].userid == giver][:2]
