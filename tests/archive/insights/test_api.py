@@ -13,8 +13,7 @@ from haina.core import clock
 from haina.core.audit.models import AuditEntry
 from tests.archive.conftest import CUSTOMER_A, CUSTOMER_B, ROCKY, TOMMY, set_wecom_userid
 from tests.archive.retention.helpers import Script, load
-from tests.archive.retention.test_console import sign_in
-from tests.factories import bearer, token_for
+from tests.factories import bearer, console_sign_in, token_for
 
 NOW = datetime(2026, 11, 24, 4, 0, tzinfo=UTC)  # 12:00 in Beijing, a Tuesday
 CUSTOMER_C = "wmCustomerC000000000003"
@@ -118,7 +117,7 @@ def test_quality_by_role_and_settings(client, chats) -> None:  # type: ignore[no
 
 
 def test_insights_page(client, chats) -> None:  # type: ignore[no-untyped-def]
-    sign_in(client, chats.usernames["owner"], "/archive/insights")
+    console_sign_in(client, chats.usernames["owner"], "/archive/insights")
     page = client.get("/archive/insights", params={"days": 7})
     assert page.status_code == 200
     text = page.text
@@ -135,14 +134,14 @@ def test_insights_page(client, chats) -> None:  # type: ignore[no-untyped-def]
     assert "/archive/insights" in client.get("/archive").text
 
     client.cookies.clear()
-    sign_in(client, chats.usernames["agent"], "/archive/insights")
+    console_sign_in(client, chats.usernames["agent"], "/archive/insights")
     agent_page = client.get("/archive/insights").text
     assert f'data-staff="{ROCKY}"' in agent_page and f'data-staff="{TOMMY}"' not in agent_page
     assert 'action="/archive/insights/settings"' not in agent_page
 
 
 def test_settings_form(client, chats) -> None:  # type: ignore[no-untyped-def]
-    token = sign_in(client, chats.usernames["owner"], "/archive/insights")
+    token = console_sign_in(client, chats.usernames["owner"], "/archive/insights")
     form = {
         "csrf_token": token,
         "target_minutes": "10",

@@ -18,8 +18,7 @@ from haina.connections.service import NewConnection, bind_settings, create_conne
 from haina.core import clock
 from haina.engage import schedule as engage_schedule
 from tests.archive.conftest import CORP_ID, SECRET, add_keys, script_messages
-from tests.archive.retention.test_console import sign_in
-from tests.factories import make_tenant
+from tests.factories import console_sign_in, make_tenant
 
 TOTAL = len(script_messages())
 
@@ -137,7 +136,7 @@ def test_a_dead_run_is_taken_over(database, tenant, sandbox, key_pairs) -> None:
 
 
 def test_pull_now_button_and_progress(client, database, tenant, sandbox, key_pairs) -> None:  # type: ignore[no-untyped-def]
-    token = sign_in(client, tenant.usernames["owner"], "/archive")
+    token = console_sign_in(client, tenant.usernames["owner"], "/archive")
     page = client.get("/archive")
     assert 'hx-get="/archive/pull/progress"' in page.text
     assert "data-pull-now" not in client.get("/archive/pull/progress").text  # not set up yet
@@ -161,10 +160,10 @@ def test_pull_now_button_and_progress(client, database, tenant, sandbox, key_pai
 
 
 def test_progress_polls_while_running(client, database, tenant, key_pairs) -> None:  # type: ignore[no-untyped-def]
-    sign_in(client, tenant.usernames["owner"], "/archive")
+    console_sign_in(client, tenant.usernames["owner"], "/archive")
     assert schedule.claim(database, tenant.id) is not None
     shown = client.get("/archive/pull/progress").text
     assert 'hx-trigger="every 2s"' in shown and 'data-state="running"' in shown
     client.cookies.clear()
-    sign_in(client, tenant.usernames["agent"], "/archive")
+    console_sign_in(client, tenant.usernames["agent"], "/archive")
     assert client.get("/archive/pull/progress").status_code == 403
