@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Test files run on this many processes (pytest-xdist, a file per process at a time).
+TEST_WORKERS ?= 2
 
 .PHONY: install demo serve test test-fast lint format typecheck services bench bench-quick clean
 
@@ -36,7 +38,7 @@ typecheck: install
 	$(BIN)/mypy haina
 
 test: install services lint typecheck
-	$(BIN)/pytest -p no:randomly
+	$(BIN)/pytest -p no:randomly -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: install
 	$(BIN)/pytest -x -q -m "not browser and not celery and not slow"
