@@ -16,9 +16,9 @@ from sqlalchemy import (
     false,
     func,
     insert,
-    intersect,
     literal_column,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.orm import Session, aliased
@@ -168,42 +168,58 @@ class MessageRepository(TenantRepository[ArchiveMessage]):
         since: datetime | None,
         until: datetime | None,
         limit: int,
-        offset: int,
-    ) -> list[int]:
-        """Ids of stored messages having every token, newest first, after the filters."""
+        before: tuple[datetime, int] | None = None,
+    ) -> list[tuple[int, datetime]]:
+        """(id, sent_at) of stored messages having every token, newest first, after the filters;
+        `before` continues after the last pair of a page (keyset paging: no OFFSET re-reading the
+        pages before).
+
+        With words, "newest" is archive order: message ids follow WeCom's `seq`, the order the
+        messages were archived in. The words' postings are then merged in one shared order, each
+        read backwards from its (tenant, token, message_id) key without touching the table, so a
+        page stops the walk however common the words are, and the planner estimates a join on
+        one column well (joined on message id and time as well, it expected nothing to match
+        and hashed every posting). Without words, the tenant's messages by time."""
         words = list(dict.fromkeys(token for tokens in token_sets for token in tokens))
-        statement = self.scoped(select(ArchiveMessage.id)).where(
+        statement = self.scoped(select(ArchiveMessage.id, ArchiveMessage.sent_at)).where(  # type: ignore[arg-type]
             ArchiveMessage.status == MessageStatus.STORED
         )
         order: list[Any] = [ArchiveMessage.sent_at.desc(), ArchiveMessage.id.desc()]
+        after: Any = (
+            tuple_(ArchiveMessage.sent_at, ArchiveMessage.id) < tuple_(*before)
+            if before is not None
+            else None
+        )
         # Word hashes are written into the SQL as numbers (ints: no injection), so each query is
         # planned with that word's statistics, not a generic plan.
-        if len(words) == 1:
-            word = aliased(ArchiveToken)
-            statement = statement.join(
-                word,
-                and_(
-                    word.message_id == ArchiveMessage.id,
-                    word.tenant_id == self.tenant_id,
-                    word.token == literal_column(str(int(words[0])), BigInteger()),
-                ),
+        if words:
+            first = aliased(ArchiveToken)
+            statement = statement.join(first, first.message_id == ArchiveMessage.id).where(
+                first.tenant_id == self.tenant_id,
+                first.token == literal_column(str(int(words[0])), BigInteger()),
             )
-            # Ordered by the word's (tenant, token, sent_at) index: newest first without a
-            # sort, stopping after a page, however common or rare the word is.
-            order = [word.sent_at.desc(), word.message_id.desc()]
-        elif words:
-            # Several words: intersect their postings (index-only scans in message id order),
-            # then sort the usually small intersection. Walking one word's postings and probing
-            # the others degrades with the first word's frequency when the combination is rare.
-            postings = [
-                select(ArchiveToken.message_id).where(
-                    ArchiveToken.tenant_id == self.tenant_id,
-                    ArchiveToken.token == literal_column(str(int(token)), BigInteger()),
+            others = []
+            for token in words[1:]:
+                other = aliased(ArchiveToken)
+                others.append(other)
+                statement = statement.join(
+                    other,
+                    and_(
+                        other.tenant_id == self.tenant_id,
+                        other.token == literal_column(str(int(token)), BigInteger()),
+                        other.message_id == first.message_id,
+                    ),
                 )
-                for token in words
-            ]
-            both = intersect(*postings).subquery("matched")
-            statement = statement.join(both, both.c.message_id == ArchiveMessage.id)
+            if (since is not None or until is not None) and self._window_share(since, until) < 0.2:
+                # A narrow window: read from the postings' (tenant, token, sent_at) index. Put on a
+                # wide one, those conditions make the planner hash every posting in the window.
+                for posting in (first, *others):
+                    if since is not None:
+                        statement = statement.where(posting.sent_at >= since)
+                    if until is not None:
+                        statement = statement.where(posting.sent_at < until)
+            order = [first.message_id.desc()]
+            after = first.message_id < before[1] if before is not None else None
         if staff_userid is not None:  # "" matches nothing (see service.staff_scope)
             statement = statement.where(
                 ArchiveMessage.staff_userid == staff_userid if staff_userid else false()
@@ -218,8 +234,24 @@ class MessageRepository(TenantRepository[ArchiveMessage]):
             statement = statement.where(ArchiveMessage.sent_at >= since)
         if until is not None:
             statement = statement.where(ArchiveMessage.sent_at < until)
-        statement = statement.order_by(*order)
-        return list(self.session.scalars(statement.limit(limit).offset(offset)))
+        if after is not None:
+            statement = statement.where(after)
+        statement = statement.order_by(*order).limit(limit)
+        return [(row[0], row[1]) for row in self.session.execute(statement)]
+
+    def _window_share(self, since: datetime | None, until: datetime | None) -> float:
+        """About which share of the tenant's archive lies in [since, until), by time alone (two
+        index probes, no counting): it only chooses a query plan."""
+        bounds = self.scoped(select(ArchiveMessage.sent_at)).where(
+            ArchiveMessage.status == MessageStatus.STORED
+        )
+        oldest = self.session.scalar(bounds.order_by(ArchiveMessage.sent_at).limit(1))
+        newest = self.session.scalar(bounds.order_by(ArchiveMessage.sent_at.desc()).limit(1))
+        if oldest is None or newest is None or newest <= oldest:
+            return 1.0
+        start = max(oldest, since) if since is not None else oldest
+        end = min(newest, until) if until is not None else newest
+        return max(0.0, (end - start) / (newest - oldest))
 
     def token_filter(self, token: int) -> Select[Any]:
         return select(ArchiveToken.message_id).where(

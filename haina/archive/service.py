@@ -723,10 +723,13 @@ def search(
     messages = MessageRepository(session, actor.tenant_id)
     hits: list[SearchHit] = []
     wanted = offset + limit + 1
+    # A phrase is checked on the decrypted text, so its pages of candidates grow as they fail.
     page = max(50, wanted * 2) if phrases else wanted
-    scanned = position = 0
+    scanned = 0
+    before: tuple[datetime, int] | None = None
+    needles = [*phrases, *(word for term in terms if not term.is_phrase for word in term.words)]
     while len(hits) < wanted and scanned < MAX_SCAN:
-        ids = messages.search_ids(
+        found = messages.search_ids(
             token_sets,
             staff_userid=staff,
             customer_id=filters.customer_id,
@@ -734,28 +737,28 @@ def search(
             msgtype=filters.msgtype,
             since=filters.since,
             until=filters.until,
-            limit=page,
-            offset=position,
+            limit=min(page, MAX_SCAN - scanned),
+            before=before,
         )
-        if not ids:
+        if not found:
             break
-        position += len(ids)
-        scanned += len(ids)
-        rows = messages.by_ids(ids)
-        for message_id in ids:
+        scanned += len(found)
+        before = (found[-1][1], found[-1][0])
+        rows = messages.by_ids([message_id for message_id, _ in found])
+        for message_id, _ in found:
             row = rows[message_id]
             body = searchable_text(decrypt_content(row, settings))
             if phrases:
                 compact = "".join(archive_text.normalise(body).split())
                 if not all(phrase in compact for phrase in phrases):
                     continue
-            needles = [*phrases, *(word for term in terms if not term.is_phrase for word in term.words)]
             spans = archive_text.highlight_spans(body, needles)
             hits.append(SearchHit(row, body, archive_text.snippet(body, spans)))
             if len(hits) >= wanted:
                 break
-        if len(ids) < page:
+        if len(found) < page:
             break
+        page = min(page * 2, 1000)
     audit.record(
         session,
         "archive.searched",
