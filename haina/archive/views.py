@@ -94,9 +94,11 @@ def conversation_page(
 ) -> HTMLResponse:
     view = service.open_conversation(session, actor, settings, conversation_id)
     messages = [(row, service.searchable_text(content)) for row, content in view.messages]
+    media = media_service.media_states(session, actor.tenant_id, view.messages)
     context = {
         "conversation": view.conversation,
         "messages": messages,
-        "media": media_service.media_states(session, actor.tenant_id, view.messages),
+        "media": media,  # by (message id, item)
+        "items": media_service.shown_items(view.messages, media),  # of mixed / chatrecord messages
     }
     return render(request, "archive/conversation.html", context, session=session)

@@ -22,7 +22,8 @@ class NotificationStatus:
     SENT = "sent"
     DEDUPLICATED = "deduplicated"  # counted in the next message of its (conversation, rule)
     SKIPPED = "skipped"  # nothing to send: switched off, no recipient, no agentid, no WeCom
-    FAILED = "failed"  # WeCom refused or could not answer
+    RETRYING = "retrying"  # WeCom could not answer (busy, throttled, unreachable): sent again later
+    FAILED = "failed"  # WeCom refused, or still could not answer after the last retry
 
 
 class ArchiveAlertSettings(Base):
@@ -50,6 +51,7 @@ class ArchiveAlertNotification(TenantMixin, Base):
             "rule_id",
             "created_at",
         ),
+        Index("ix_archive_alert_notifications_retry", "status", "next_attempt_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -69,4 +71,6 @@ class ArchiveAlertNotification(TenantMixin, Base):
     error_code: Mapped[str] = mapped_column(String(32), default="")
     reason: Mapped[str] = mapped_column(String(200), default="")
     sent_at: Mapped[datetime | None] = mapped_column()
+    attempts: Mapped[int] = mapped_column(default=0)  # calls to WeCom made for it
+    next_attempt_at: Mapped[datetime | None] = mapped_column()  # RETRYING only
     created_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -39,6 +39,42 @@ def last_sent(
     )
 
 
+def retrying(session: Session, tenant_id: str, conversation_id: str, rule_id: str) -> bool:
+    """Whether a message for this (conversation, rule) is waiting to be sent again."""
+    return (
+        session.scalar(
+            select(ArchiveAlertNotification.id)
+            .where(
+                ArchiveAlertNotification.tenant_id == tenant_id,
+                ArchiveAlertNotification.conversation_id == conversation_id,
+                ArchiveAlertNotification.rule_id == rule_id,
+                ArchiveAlertNotification.status == NotificationStatus.RETRYING,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def due_retries(
+    session: Session, tenant_id: str, now: datetime, limit: int
+) -> list[ArchiveAlertNotification]:
+    """RETRYING notifications due by `now`, oldest first, locked (others skip them: PostgreSQL)."""
+    statement = (
+        select(ArchiveAlertNotification)
+        .where(
+            ArchiveAlertNotification.status == NotificationStatus.RETRYING,
+            ArchiveAlertNotification.next_attempt_at <= now,
+            ArchiveAlertNotification.tenant_id == tenant_id,
+        )
+        .order_by(ArchiveAlertNotification.next_attempt_at, ArchiveAlertNotification.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True)
+    return list(session.scalars(statement))
+
+
 def deduplicated_since(
     session: Session, tenant_id: str, conversation_id: str, rule_id: str, since: datetime | None
 ) -> int:

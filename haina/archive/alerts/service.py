@@ -6,9 +6,10 @@ for a phone number sent by staff (phone_leak) the supervisors only, never the me
 rule's extra recipients. A burst is quiet: at most one message per (conversation, rule) per
 DEDUPE_WINDOW; hits inside it are recorded as deduplicated and counted in the next message.
 
-Sending is best effort: a WeCom error, a missing agentid or connection is recorded on the
-notification row (visible in the console), never raised, and a re-delivered event sends nothing
-twice (one row per alert).
+Every outcome is recorded on the notification row (visible in the console), never raised: a
+missing agentid or connection, an error WeCom gives (final), or one it may get over (busy,
+throttled, unreachable: the row waits and a periodic job sends it again after RETRY_DELAYS, then
+it is failed). A re-delivered event sends nothing twice (one row per alert).
 """
 
 from __future__ import annotations
@@ -31,12 +32,14 @@ from haina.core.audit import service as audit
 from haina.core.auth.actor import Actor
 from haina.core.errors import InvalidInput
 from haina.core.settings import Settings
-from haina.platforms.http import PlatformError
+from haina.platforms.http import CircuitOpen, PlatformError
 from haina.platforms.wecom import app_messages
 
 logger = logging.getLogger(__name__)
 
 DEDUPE_WINDOW = timedelta(minutes=10)
+# When a notification WeCom could not take is sent again: after 30 s, 2, 10 and 30 minutes.
+RETRY_DELAYS = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(minutes=30))
 MAX_RECIPIENTS = 50
 CONTEXT_MESSAGES = 2
 LINE_CHARS = 120
@@ -330,45 +333,94 @@ def _deliver(
         row.reason = Reason.NO_RECIPIENTS
         return
     previous = repository.last_sent(session, tenant_id, alert.conversation_id, alert.rule_id)
-    if previous is not None and previous.sent_at is not None and now - previous.sent_at < DEDUPE_WINDOW:
+    if (
+        previous is not None and previous.sent_at is not None and now - previous.sent_at < DEDUPE_WINDOW
+    ) or repository.retrying(session, tenant_id, alert.conversation_id, alert.rule_id):
+        # A message went out (or one is waiting for WeCom): this hit goes into the next one.
         row.status = NotificationStatus.DEDUPLICATED
         row.reason = Reason.DEDUPLICATED
         return
+    row.hit_count = 1 + repository.deduplicated_since(
+        session, tenant_id, alert.conversation_id, alert.rule_id, previous.sent_at if previous else None
+    )
+    _send(session, tenant_id, alert, rule_kind, row, settings, options, userids, now)
+
+
+def _send(
+    session: Session,
+    tenant_id: str,
+    alert: KeywordAlert,
+    rule_kind: str,
+    row: ArchiveAlertNotification,
+    settings: Settings,
+    options: SettingsView,
+    userids: list[str],
+    now: datetime,
+) -> None:
+    """One call to WeCom for `row`; a failure WeCom may get over (busy, throttled, unreachable)
+    leaves the row RETRYING until RETRY_DELAYS are used up."""
+    row.next_attempt_at = None
     if options.effective_agentid is None:
-        row.reason = Reason.NO_AGENTID
+        row.status, row.reason = NotificationStatus.SKIPPED, Reason.NO_AGENTID
         return
     corps = wecom_corps.corps_of(session, tenant_id)
     message = session.get(ArchiveMessage, alert.message_id)
     corp_id = message.corp_id if message is not None else ""
     corp = next((corp for corp in corps if corp.corp_id == corp_id), corps[0] if corps else None)
     if corp is None:
-        row.reason = Reason.NO_WECOM
+        row.status, row.reason = NotificationStatus.SKIPPED, Reason.NO_WECOM
         return
-    earlier = repository.deduplicated_since(
-        session, tenant_id, alert.conversation_id, alert.rule_id, previous.sent_at if previous else None
-    )
     context = _context(session, tenant_id, alert)
     member_names = wecom_staff.names(corp)
-    text = message_text(alert, rule_kind, context, member_names, settings, earlier)
-    row.hit_count = 1 + earlier
+    text = message_text(alert, rule_kind, context, member_names, settings, row.hit_count - 1)
+    row.attempts += 1
     try:
         result = app_messages.send_text(corp.client, options.effective_agentid, userids, text)
     except PlatformError as error:
-        logger.warning("keyword alert %s not sent: %s", alert.id, error)
-        row.status = NotificationStatus.FAILED
+        logger.warning("keyword alert %s not sent (attempt %s): %s", alert.id, row.attempts, error)
         row.error_code = error.code[:32]
         row.reason = f"{Reason.WECOM_ERROR}: {error.message}"[:200]
         row.userids = userids
+        # An open circuit breaker is WeCom's trouble seen earlier: it closes again.
+        if (error.retryable or isinstance(error, CircuitOpen)) and row.attempts <= len(RETRY_DELAYS):
+            row.status = NotificationStatus.RETRYING
+            row.next_attempt_at = now + RETRY_DELAYS[row.attempts - 1]
+        else:
+            row.status = NotificationStatus.FAILED
         return
     delivered = [userid for userid in userids if userid not in result.invalid_users]
     row.invalid_userids = [userid for userid in userids if userid in result.invalid_users]
     row.userids = delivered
+    row.error_code = ""
     if not delivered:
-        row.status = NotificationStatus.FAILED
-        row.reason = Reason.ALL_INVALID
+        row.status, row.reason = NotificationStatus.FAILED, Reason.ALL_INVALID
         return
-    row.status = NotificationStatus.SENT
+    row.status, row.reason = NotificationStatus.SENT, ""
     row.sent_at = now
+
+
+def resend_due(session: Session, tenant_id: str, settings: Settings, *, limit: int = 50) -> int:
+    """Send again the tenant's RETRYING notifications whose time has come (the periodic job);
+    how many were tried. Recipients and settings are read again: a fixed AgentId counts."""
+    now = clock.now()
+    tried = 0
+    for row in repository.due_retries(session, tenant_id, now, limit):
+        alert = session.get(KeywordAlert, row.alert_id)
+        if alert is None or alert.tenant_id != tenant_id:
+            continue  # purged with its message meanwhile (the row goes with it)
+        rule = session.get(KeywordRule, alert.rule_id)
+        rule_kind = rule.kind if rule is not None else "word"
+        options = get_settings(session, tenant_id)
+        userids = recipients(options, rule_kind, alert.rule_id, alert.staff_userid)
+        if not options.is_enabled or not userids:
+            row.status = NotificationStatus.SKIPPED
+            row.reason = Reason.DISABLED if not options.is_enabled else Reason.NO_RECIPIENTS
+            row.next_attempt_at = None
+            continue
+        _send(session, tenant_id, alert, rule_kind, row, settings, options, userids, now)
+        tried += 1
+    session.flush()
+    return tried
 
 
 # ── reading ──────────────────────────────────────────────────────────────────────────────

@@ -10,6 +10,7 @@ from haina.archive.service import EVENT_KEYWORD_MATCHED
 from haina.connections import service as connections
 from haina.core.events.models import OutboxEvent
 from haina.core.events.registry import registry
+from haina.engage import schedule
 
 
 def keyword_matched(session: Session, event: OutboxEvent) -> None:
@@ -29,3 +30,9 @@ registry.add(
     keyword_matched,
     batch_handler=keyword_matched_batch,
 )
+
+
+@schedule.periodic("archive.alerts.resend", seconds=30)
+def resend_due(session: Session, tenant_id: str) -> None:
+    """Notifications WeCom could not take, sent again when their time comes."""
+    service.resend_due(session, tenant_id, connections.settings_for(session))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import StreamingResponse
 
 from haina.archive.media import service
@@ -22,6 +22,8 @@ router = APIRouter(prefix="/api/v1/archive", tags=["archive"])
 ChatsReader = Annotated[Actor, require(Permission.CHATS_READ)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MessageId = Annotated[int, Path(ge=1, le=2**62)]
+# 0: the message's own file; N + 1: item N of a mixed / chatrecord message.
+Item = Annotated[int, Query(ge=0, le=100_000)]
 
 
 def _disposition(opened: service.OpenedMedia) -> str:
@@ -36,13 +38,14 @@ def _disposition(opened: service.OpenedMedia) -> str:
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 def message_media(
-    message_id: MessageId, actor: ChatsReader, session: SessionDep, settings: SettingsDep
+    message_id: MessageId, actor: ChatsReader, session: SessionDep, settings: SettingsDep, item: Item = 0
 ) -> StreamingResponse:
-    """The picture, voice, video or file of an archived message. Agents only their own
-    conversations (404 otherwise); 404 while it is not fetched. Audited."""
+    """The picture, voice, video or file of an archived message (`item` N + 1: of item N of a
+    mixed / chatrecord message). Agents only their own conversations (404 otherwise); 404 while
+    it is not fetched. Audited."""
     store = media_store(settings)
     bind_store(engine_of(session), store)
-    opened = service.open_media(session, actor, settings, message_id, store=store)
+    opened = service.open_media(session, actor, settings, message_id, item=item, store=store)
     return StreamingResponse(
         opened.chunks,
         media_type=opened.mime,

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from haina.archive import service as archive
 from haina.archive.media.models import ArchiveMedia, ArchiveMediaFetch, FetchStatus
+from haina.archive.media.queue import ITEM_TYPES, WHOLE, media_refs, message_items
 from haina.archive.media.store import (
     BlobMissing,
     BlobStore,
@@ -166,6 +167,7 @@ def _media_by_digest(session: Session, tenant_id: str, digest: str) -> ArchiveMe
 class Job:
     fetch_id: str
     message_id: int
+    item: int
     msgtype: str
     sdkfileid: str
     expected_size: int
@@ -183,7 +185,7 @@ def claim_due(session: Session, tenant_id: str, limit: int) -> list[Job]:
             ArchiveMediaFetch.status == FetchStatus.PENDING,
             ArchiveMediaFetch.next_attempt_at <= now,
         )
-        .order_by(ArchiveMediaFetch.next_attempt_at, ArchiveMediaFetch.message_id)
+        .order_by(ArchiveMediaFetch.next_attempt_at, ArchiveMediaFetch.message_id, ArchiveMediaFetch.item)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
@@ -192,7 +194,7 @@ def claim_due(session: Session, tenant_id: str, limit: int) -> list[Job]:
     for row in rows:
         row.next_attempt_at = now + LEASE
     session.flush()
-    return [Job(r.id, r.message_id, r.msgtype, r.sdkfileid, r.expected_size, r.md5sum) for r in rows]
+    return [Job(r.id, r.message_id, r.item, r.msgtype, r.sdkfileid, r.expected_size, r.md5sum) for r in rows]
 
 
 def _locked_fetch(session: Session, tenant_id: str, fetch_id: str) -> ArchiveMediaFetch | None:
@@ -367,23 +369,38 @@ def _visible_message(session: Session, actor: Actor, message_id: int) -> Archive
     return message
 
 
-def _filename(message: ArchiveMessage, content: dict[str, Any], mime: str) -> str:
-    payload = content.get(message.msgtype)
-    name = payload.get("filename") if isinstance(payload, dict) else None
+def _filename(message_id: int, item: int, msgtype: str, payload: dict[str, Any], mime: str) -> str:
+    """The file's own name when the message gives one, else `<type>-<message>[-<item>].<ext>`."""
+    name = payload.get("filename")
     if isinstance(name, str) and name.strip():
         return name.strip().replace("/", "_").replace("\\", "_")[:200]
-    return f"{message.msgtype}-{message.id}.{EXTENSIONS.get(mime, 'bin')}"
+    suffix = f"-{item}" if item != WHOLE else ""
+    return f"{msgtype}-{message_id}{suffix}.{EXTENSIONS.get(mime, 'bin')}"
+
+
+def _payload_of(content: dict[str, Any], item: int) -> dict[str, Any]:
+    """What the message says about its file number `item` ({} if nothing)."""
+    return next((ref.payload for ref in media_refs(content) if ref.item == item), {})
 
 
 def open_media(
-    session: Session, actor: Actor, settings: Settings, message_id: int, *, store: BlobStore | None = None
+    session: Session,
+    actor: Actor,
+    settings: Settings,
+    message_id: int,
+    *,
+    item: int = WHOLE,
+    store: BlobStore | None = None,
 ) -> OpenedMedia:
-    """A message's media, decrypted as it is read, for an actor who may open its conversation
-    (404 otherwise, and while it is not fetched). Audited like opening the conversation."""
+    """A message's media file (`item` 0: its own; N + 1: item N of a mixed / chatrecord message),
+    decrypted as it is read, for an actor who may open its conversation (404 otherwise, and while
+    it is not fetched). Audited like opening the conversation."""
     message = _visible_message(session, actor, message_id)
     fetch = session.scalar(
         select(ArchiveMediaFetch).where(
-            ArchiveMediaFetch.tenant_id == actor.tenant_id, ArchiveMediaFetch.message_id == message.id
+            ArchiveMediaFetch.tenant_id == actor.tenant_id,
+            ArchiveMediaFetch.message_id == message.id,
+            ArchiveMediaFetch.item == item,
         )
     )
     if fetch is None:
@@ -405,22 +422,28 @@ def open_media(
         actor=actor,
         target_type="archive_message",
         target_id=str(message.id),
-        detail={"conversation_id": message.conversation_id, "msgtype": message.msgtype, "size": media.size},
+        detail={
+            "conversation_id": message.conversation_id,
+            "msgtype": message.msgtype,
+            "item": item,
+            "size": media.size,
+        },
     )
-    content = archive.decrypt_content(message, settings) if message.msgtype == "file" else {}
+    # Only a file has a name worth decrypting the message for.
+    payload = _payload_of(archive.decrypt_content(message, settings), item) if fetch.msgtype == "file" else {}
     return OpenedMedia(
         message_id=message.id,
         mime=media.mime,
         size=media.size,
-        filename=_filename(message, content, media.mime),
-        is_attachment=message.msgtype == "file" or not media.mime.startswith(("image/", "audio/", "video/")),
+        filename=_filename(message.id, item, fetch.msgtype, payload, media.mime),
+        is_attachment=fetch.msgtype == "file" or not media.mime.startswith(("image/", "audio/", "video/")),
         chunks=itertools.chain([first], plain),
     )
 
 
 @dataclass(frozen=True)
 class MediaState:
-    """What the conversation page shows for a media message."""
+    """What the conversation page shows for a media file."""
 
     kind: str  # image / audio / video / file
     status: str  # pending / stored / failed
@@ -430,36 +453,88 @@ class MediaState:
     url: str
 
 
+def media_url(message_id: int, item: int = WHOLE) -> str:
+    base = f"/api/v1/archive/messages/{message_id}/media"
+    return base if item == WHOLE else f"{base}?item={item}"
+
+
 def media_states(
     session: Session, tenant_id: str, messages: Sequence[tuple[ArchiveMessage, dict[str, Any]]]
-) -> dict[int, MediaState]:
-    """By message id, the media state of the media messages among these (already scoped) rows."""
-    ids = [row.id for row, _ in messages if row.msgtype in KINDS]
+) -> dict[tuple[int, int], MediaState]:
+    """By (message id, item), the state of every media file of these (already scoped) rows: a
+    media message's own file (item 0), the media items of mixed / chatrecord messages (N + 1)."""
+    ids = [row.id for row, _ in messages if row.msgtype in KINDS or row.msgtype in ITEM_TYPES]
     if not ids:
         return {}
-    found = {
-        fetch.message_id: (fetch, media)
-        for fetch, media in session.execute(
+    found: dict[int, list[tuple[ArchiveMediaFetch, ArchiveMedia | None]]] = {}
+    for start in range(0, len(ids), 500):
+        for fetch, stored in session.execute(
             select(ArchiveMediaFetch, ArchiveMedia)
             .outerjoin(ArchiveMedia, ArchiveMedia.id == ArchiveMediaFetch.media_id)
-            .where(ArchiveMediaFetch.tenant_id == tenant_id, ArchiveMediaFetch.message_id.in_(ids))
-        )
-    }
+            .where(
+                ArchiveMediaFetch.tenant_id == tenant_id,
+                ArchiveMediaFetch.message_id.in_(ids[start : start + 500]),
+            )
+        ).tuples():
+            found.setdefault(fetch.message_id, []).append((fetch, stored))
     states = {}
     for row, content in messages:
         if row.id not in found:
             continue
-        fetch, media = found[row.id]
-        mime = media.mime if media is not None else ""
-        states[row.id] = MediaState(
-            kind=KINDS[row.msgtype],
-            status=fetch.status,
-            reason=fetch.reason or "",
-            filename=_filename(row, content, mime),
-            size=media.size if media is not None else fetch.expected_size,
-            url=f"/api/v1/archive/messages/{row.id}/media",
-        )
+        payloads = {ref.item: ref.payload for ref in media_refs(content)}
+        for fetch, media in found[row.id]:
+            mime = media.mime if media is not None else ""
+            states[(row.id, fetch.item)] = MediaState(
+                kind=KINDS.get(fetch.msgtype, "file"),
+                status=fetch.status,
+                reason=fetch.reason or "",
+                filename=_filename(row.id, fetch.item, fetch.msgtype, payloads.get(fetch.item, {}), mime),
+                size=media.size if media is not None else fetch.expected_size,
+                url=media_url(row.id, fetch.item),
+            )
     return states
+
+
+@dataclass(frozen=True)
+class ShownItem:
+    """One item of a mixed / chatrecord message as the conversation page shows it: its text, or
+    its media file's state (None when the item's file was never queued, e.g. no sdkfileid)."""
+
+    item: int
+    msgtype: str  # the item's type in plain names: text / image / file / link…
+    text: str
+    media: MediaState | None
+
+
+@dataclass(frozen=True)
+class ShownItems:
+    title: str  # a chatrecord's title; "" for mixed
+    items: list[ShownItem]
+
+
+def _item_text(payload: dict[str, Any]) -> str:
+    fields = ("content", "title", "description", "filename", "address")
+    return " ".join(value for key in fields if isinstance(value := payload.get(key), str) and value)
+
+
+def shown_items(
+    messages: Sequence[tuple[ArchiveMessage, dict[str, Any]]], states: dict[tuple[int, int], MediaState]
+) -> dict[int, ShownItems]:
+    """By message id, the items of the mixed / chatrecord messages among these rows, in order:
+    text items as text, media items with their state from `media_states`."""
+    shown = {}
+    for row, content in messages:
+        if row.msgtype not in ITEM_TYPES:
+            continue
+        payload = content.get(row.msgtype)
+        title = payload.get("title") if isinstance(payload, dict) else None
+        items = [
+            ShownItem(item, kind, _item_text(item_content), states.get((row.id, item)))
+            for item, kind, item_content in message_items(content)
+        ]
+        if items:
+            shown[row.id] = ShownItems(title if isinstance(title, str) else "", items)
+    return shown
 
 
 def rewrap_blobs(session: Session, settings: Settings, store: BlobStore) -> int:

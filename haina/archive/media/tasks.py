@@ -55,7 +55,7 @@ def fetch_pending_media(
                 result.retrying += 1
             continue
         except Exception as error:  # noqa: BLE001 - a bug in one fetch must not stop the others
-            log.exception("fetching archive media of message %s failed", job.message_id)
+            log.exception("fetching archive media of message %s item %s failed", job.message_id, job.item)
             with database.unit_of_work() as session:
                 service.record_failure(
                     session, tenant_id, job, service.MediaFetchError(f"{type(error).__name__}: {error}")

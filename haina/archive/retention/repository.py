@@ -15,7 +15,17 @@ from haina.archive.retention.models import ArchivePurge, RetentionPolicy
 from haina.core.repository import TenantRepository
 
 # Message types whose payload is a file the media module may hold (image, voice, video…).
-MEDIA_TYPES = ("image", "voice", "video", "file", "emotion", "mixed", "meeting_voice_call", "voip_doc_share")
+MEDIA_TYPES = (
+    "image",
+    "voice",
+    "video",
+    "file",
+    "emotion",
+    "mixed",
+    "chatrecord",
+    "meeting_voice_call",
+    "voip_doc_share",
+)
 
 
 class PolicyRepository(TenantRepository[RetentionPolicy]):

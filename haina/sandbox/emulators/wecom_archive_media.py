@@ -4,7 +4,9 @@ Every archived message of type image / voice / video / file / emotion carries an
 `sdkfileid`; the sandbox makes that file's bytes deterministically from the fileid (a small
 PNG for pictures, an AMR-like blob for voice, an MP4-like blob for video, plain deterministic
 bytes for files) and writes the true `md5sum` and size into the message it serves, so the
-fields always match the bytes.
+fields always match the bytes. The media items of mixed (图文混排) and chatrecord (会话记录)
+messages are served the same way: each item's `content` is a JSON string (REFERENCE §1.7) whose
+`sdkfileid` GetMediaData knows, and whose md5sum and size are rewritten to match.
 
     POST /sandbox/wecom/msgaudit/get_media_data?access_token=TOKEN
     {"sdkfileid": "...", "indexbuf": ""}        # indexbuf: "" first, then the last outindexbuf
@@ -21,6 +23,7 @@ import base64
 import binascii
 import hashlib
 import io
+import json
 import random
 from functools import lru_cache
 from typing import Any
@@ -43,6 +46,7 @@ SIZE_FIELDS = {
     "voice": "voice_size",
     "emotion": "imagesize",
 }
+ITEM_MESSAGES = ("mixed", "chatrecord")  # messages whose items may be media files
 # Generated files and videos keep the size the world gave them, up to this: big enough that
 # many take several 512 KB chunks, small enough for a demo.
 MAX_GENERATED_BYTES = 1_600_000
@@ -100,11 +104,65 @@ def media_bytes(msgtype: str, content: dict[str, Any]) -> bytes | None:
 
 
 def with_media_fields(msgtype: str, content: dict[str, Any]) -> dict[str, Any]:
-    """The payload as served: `md5sum` and the size field describe the bytes GetMediaData gives."""
+    """The payload as served: `md5sum` and the size field describe the bytes GetMediaData gives
+    (for a mixed / chatrecord message, those of each media item)."""
+    if msgtype in ITEM_MESSAGES:
+        return with_item_media_fields(msgtype, content)
     data = media_bytes(msgtype, content)
     if data is None:
         return content
     return content | {"md5sum": hashlib.md5(data).hexdigest(), SIZE_FIELDS[msgtype]: len(data)}
+
+
+def _item_type(message_type: str, raw_type: object) -> str:
+    """An item's media type: "ChatRecordImage" (in a chatrecord) or "image" (in a mixed) → "image"."""
+    if not isinstance(raw_type, str):
+        return ""
+    if message_type == "chatrecord" and raw_type.startswith("ChatRecord"):
+        return raw_type[len("ChatRecord") :].lower()
+    return raw_type.lower()
+
+
+def _item_content(content: object) -> dict[str, Any] | None:
+    if isinstance(content, dict):
+        return content
+    try:
+        decoded = json.loads(content) if isinstance(content, str) else None
+    except ValueError:
+        return None
+    return decoded if isinstance(decoded, dict) else None
+
+
+def media_items(msgtype: str, content: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(media type, payload) of each item of a mixed / chatrecord message, in order, media or
+    not; [] for any other message."""
+    items = content.get("item") if msgtype in ITEM_MESSAGES else None
+    if not isinstance(items, list):
+        return []
+    found = []
+    for item in items:
+        payload = _item_content(item.get("content")) if isinstance(item, dict) else None
+        found.append((_item_type(msgtype, item.get("type")) if isinstance(item, dict) else "", payload or {}))
+    return found
+
+
+def with_item_media_fields(msgtype: str, content: dict[str, Any]) -> dict[str, Any]:
+    """A mixed / chatrecord payload as served: each media item's md5sum and size describe its
+    bytes; its content stays a JSON string (or a dict, if the world wrote one)."""
+    items = content.get("item")
+    if msgtype not in ITEM_MESSAGES or not isinstance(items, list):
+        return content
+    served = []
+    for item, (kind, payload) in zip(items, media_items(msgtype, content), strict=True):
+        fixed = with_media_fields(kind, payload) if isinstance(item, dict) else payload
+        if fixed is payload:
+            served.append(item)
+        else:
+            raw = item.get("content")
+            served.append(
+                item | {"content": fixed if isinstance(raw, dict) else json.dumps(fixed, ensure_ascii=False)}
+            )
+    return content | {"item": served}
 
 
 def _media_state(state: SandboxState) -> dict[str, Any]:
@@ -143,9 +201,13 @@ def _lookup(state: SandboxState, sdkfileid: str) -> bytes | None:
             media["indexed"] = 0
             media["list"] = messages
         for message in messages[media["indexed"] :]:
-            fileid = message.content.get("sdkfileid") if isinstance(message.content, dict) else None
-            if message.msgtype in SIZE_FIELDS and isinstance(fileid, str):
-                media["index"][fileid] = (message.msgtype, message.content)
+            if not isinstance(message.content, dict):
+                continue
+            files = [(message.msgtype, message.content), *media_items(message.msgtype, message.content)]
+            for kind, payload in files:
+                fileid = payload.get("sdkfileid")
+                if kind in SIZE_FIELDS and isinstance(fileid, str):
+                    media["index"][fileid] = (kind, payload)
         media["indexed"] = len(messages)
         found = media["index"].get(sdkfileid)
     if found is None:

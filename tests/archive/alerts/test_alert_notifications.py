@@ -21,6 +21,8 @@ from haina.core import clock
 from haina.core.database import Database
 from haina.core.settings import Settings
 from haina.engage.losses import service as losses
+from haina.platforms.http import PlatformError
+from haina.platforms.wecom import app_messages as app_messages_api
 from haina.sandbox.emulators.wecom_app_messages import app_messages
 from haina.sandbox.faults import FaultPlan
 from tests.archive.alerts.conftest import (
@@ -229,7 +231,12 @@ def test_missing_agentid_is_recorded_and_the_loss_alert_agentid_is_the_default(
     assert message["agentid"] == 1000002 and message["touser"] == [ROCKY, BOSS, LEAD]
 
 
-def test_wecom_error_is_recorded_and_later_alerts_still_go(
+def _resend(database: Database, tenant_id: str) -> int:
+    with database.unit_of_work() as session:
+        return service.resend_due(session, tenant_id, database.settings)
+
+
+def test_wecom_trouble_is_retried_and_hits_meanwhile_are_grouped(
     database: Database, tenant: TenantFixture, corp: Corp, intake: Intake, sandbox: LiveSandbox
 ) -> None:
     rules(database, tenant, "投诉", "phone")
@@ -237,7 +244,7 @@ def test_wecom_error_is_recorded_and_later_alerts_still_go(
     tasks.run_intake(database, tenant.id, CORP_ID, intake.source, intake.decryptor)
     sandbox.state.faults.set("wecom", FaultPlan(error_rate=1.0))
     try:
-        drain(database)  # the handler records the error; the delivery does not fail
+        drain(database)  # the handler records the trouble; the delivery does not fail
     finally:
         sandbox.state.faults.clear()
     # The client's circuit breaker opened on the 5xx storm; a fresh client stands for the
@@ -246,13 +253,71 @@ def test_wecom_error_is_recorded_and_later_alerts_still_go(
     wecom_staff.forget()
     assert app_messages(corp.sandbox.state) == []
     rows = notifications(database, tenant.id)
-    assert [row.status for row in rows] == [NotificationStatus.FAILED] * 2
+    assert [row.status for row in rows] == [NotificationStatus.RETRYING] * 2
+    assert [row.attempts for row in rows] == [1, 1]
+    due = max(row.next_attempt_at for row in rows if row.next_attempt_at is not None)
+    assert due - clock.now() <= service.RETRY_DELAYS[0]
     assert all(row.error_code and row.reason.startswith("wecom_error") for row in rows)
-    assert rows[0].userids == [ROCKY, BOSS, LEAD]  # who it was meant for stays visible
+    assert rows[0].userids == [ROCKY, BOSS, LEAD]  # who it is meant for stays visible
 
-    # WeCom answers again: the next alert of the same conversation goes (a failed send is not
-    # a sent one, so it does not hold the next back).
+    # Another complaint in the conversation while its message waits: grouped, not sent twice.
     sandbox.state.world.messages.append(chat(10, "我还是要投诉", CUSTOMER_A, ROCKY, NOW))
+    pull(database, tenant.id, intake)
+    assert notifications(database, tenant.id)[-1].status == NotificationStatus.DEDUPLICATED
+    assert _resend(database, tenant.id) == 0  # not due yet
+    assert app_messages(corp.sandbox.state) == []
+
+    clock.freeze(due)
+    assert _resend(database, tenant.id) == 2
+    sent = app_messages(corp.sandbox.state)
+    assert len(sent) == 2 and any("投诉" in message["content"]["content"] for message in sent)
+    rows = notifications(database, tenant.id)
+    assert [row.status for row in rows] == [NotificationStatus.SENT] * 2 + [NotificationStatus.DEDUPLICATED]
+    assert [row.attempts for row in rows[:2]] == [2, 2] and rows[0].next_attempt_at is None
+    assert _resend(database, tenant.id) == 0  # nothing left
+
+
+def test_a_notification_wecom_never_takes_fails_after_the_last_retry(
+    database: Database, tenant: TenantFixture, corp: Corp, intake: Intake, sandbox: LiveSandbox
+) -> None:
+    rules(database, tenant, "投诉")
+    configure(database, tenant.id)
+    tasks.run_intake(database, tenant.id, CORP_ID, intake.source, intake.decryptor)
+    sandbox.state.faults.set("wecom", FaultPlan(error_rate=1.0))
+    try:
+        drain(database)
+        for _ in service.RETRY_DELAYS:
+            [row] = notifications(database, tenant.id)
+            assert row.status == NotificationStatus.RETRYING and row.next_attempt_at is not None
+            clock.freeze(row.next_attempt_at)
+            assert _resend(database, tenant.id) == 1
+    finally:
+        sandbox.state.faults.clear()
+    [row] = notifications(database, tenant.id)
+    assert row.status == NotificationStatus.FAILED and row.next_attempt_at is None
+    assert row.attempts == len(service.RETRY_DELAYS) + 1
+    assert app_messages(corp.sandbox.state) == []
+
+
+def test_an_error_wecom_gives_is_final_and_later_alerts_still_go(
+    database: Database, tenant: TenantFixture, corp: Corp, intake: Intake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules(database, tenant, "投诉")
+    configure(database, tenant.id)
+
+    def refused(*_: Any, **__: Any) -> None:
+        raise PlatformError(40056, "invalid agentid", retryable=False)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(app_messages_api, "send_text", refused)
+        pull(database, tenant.id, intake)
+    [row] = notifications(database, tenant.id)
+    assert row.status == NotificationStatus.FAILED and row.error_code == "40056"
+    assert row.attempts == 1 and row.next_attempt_at is None
+    assert _resend(database, tenant.id) == 0
+
+    # A failed send is not a sent one: the next complaint of the conversation goes at once.
+    corp.sandbox.state.world.messages.append(chat(10, "我还是要投诉", CUSTOMER_A, ROCKY, NOW))
     pull(database, tenant.id, intake)
     [message] = app_messages(corp.sandbox.state)
     assert "我还是要投诉" in message["content"]["content"]

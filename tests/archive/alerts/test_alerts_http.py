@@ -4,6 +4,7 @@ console page (who was told or why not, the settings form, Chinese and English)."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import select
 
 import haina.archive.tasks  # noqa: F401 - registers archive.alerts' handler
 from haina.archive.alerts import service
+from haina.archive.alerts.models import ArchiveAlertNotification, NotificationStatus
 from haina.core.audit.models import AuditEntry
 from haina.core.database import Database
 from haina.core.settings import Settings
@@ -118,6 +120,18 @@ def test_console_page_shows_why_not_sent_and_saves_settings(
     english = client.get("/archive/alerts", headers={"Accept-Language": "en"})
     assert "Keyword alerts" in english.text and "No application AgentId set" in english.text
     assert "archive_alerts." not in english.text
+
+    # A notification waiting for WeCom says so, with when it goes again.
+    with database.unit_of_work() as session:
+        row = session.scalars(select(ArchiveAlertNotification)).one()
+        row.status, row.attempts, row.error_code = NotificationStatus.RETRYING, 2, "500"
+        row.reason, row.next_attempt_at = (
+            "wecom_error: server error 500",
+            datetime(2026, 11, 1, 2, 5, tzinfo=UTC),
+        )
+    waiting = client.get("/archive/alerts")
+    assert 'data-status="retrying"' in waiting.text and "等待重试" in waiting.text
+    assert "将于 2026-11-01 10:05" in waiting.text and "已尝试 2 次" in waiting.text
 
     # An agent may read the page but not save.
     agent_client = TestClient(client.app)
