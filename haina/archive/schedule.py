@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from haina.archive import service as archive
-from haina.archive import tasks
+from haina.archive import tasks, upkeep
 from haina.archive.retention.models import ArchiveIntakeRun, IntakeState
 from haina.archive.sources import ChatSource, Decryptor
 from haina.connections.models import Connection
@@ -226,6 +226,8 @@ def pull_tenant(
         finish["last_success_at"] = now
         finish["last_error"] = "\n".join(dict.fromkeys(notes))[:ERROR_CHARS] or None
     _progress(database, tenant_id, token, **finish)
+    if outcome.stored:
+        upkeep.vacuum_if_due(database)
     return outcome
 
 
