@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER = "change-me"
@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 11 * 1024 * 1024
     # Archived chat media larger than this are not fetched (the fetch fails with the reason).
     archive_media_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    # Archived chat media in an S3-compatible bucket instead of var/media (empty endpoint = disk),
+    # e.g. https://s3.cn-north-1.amazonaws.com.cn or http://127.0.0.1:9000 (MinIO); path-style URLs.
+    archive_media_s3_endpoint: str = ""
+    archive_media_s3_bucket: str = ""
+    archive_media_s3_prefix: str = "haina-media/"
+    archive_media_s3_region: str = "us-east-1"
+    archive_media_s3_access_key: str = ""
+    archive_media_s3_secret_key: SecretStr = SecretStr("")
     default_language: Literal["zh-CN", "en"] = "zh-CN"
     demo_mode: bool = False
     # The platform sandbox served by this process under /sandbox (the demo turns it on).
@@ -94,6 +102,26 @@ class Settings(BaseSettings):
             generated = _load_or_create_keys(self.var_dir)
             for name in missing:
                 setattr(self, name, generated[name])
+        return self
+
+    @model_validator(mode="after")
+    def _check_media_store(self) -> Settings:
+        endpoint = self.archive_media_s3_endpoint
+        if not endpoint:
+            return self
+        if not endpoint.startswith(("http://", "https://")):
+            raise SettingsError(f"HAINA_ARCHIVE_MEDIA_S3_ENDPOINT must be an http(s) URL, not {endpoint!r}")
+        needed = {
+            "bucket": self.archive_media_s3_bucket,
+            "access_key": self.archive_media_s3_access_key,
+            "secret_key": self.archive_media_s3_secret_key.get_secret_value(),
+        }
+        missing = ["HAINA_ARCHIVE_MEDIA_S3_" + name.upper() for name, value in needed.items() if not value]
+        if missing:
+            raise SettingsError(
+                f"HAINA_ARCHIVE_MEDIA_S3_ENDPOINT is set: {', '.join(missing)} must be set too "
+                "(or leave the endpoint empty to keep media on disk)"
+            )
         return self
 
     @property

@@ -2,7 +2,8 @@
 
 Address: HMAC-SHA256 with the app's hash key over the tenant and the plaintext (hex), so equal
 bytes of one tenant share one blob and the address reveals nothing about the content without
-the key. Files live under `<var_dir>/media/<aa>/<bb>/<digest>`.
+the key. Files live under `<var_dir>/media/<aa>/<bb>/<digest>`
+(or, when configured, objects `<prefix><aa>/<bb>/<digest>` in an S3-compatible bucket).
 
 Blob format (all integers big-endian):
 
@@ -54,9 +55,8 @@ class BlobCorrupt(ValueError):
 
 
 class BlobStore(Protocol):
-    """Where encrypted blobs live, by address. The disk store below is the one used; an
-    S3-compatible one would implement the same four calls (not written: nothing here can test
-    it without a network)."""
+    """Where encrypted blobs live, by address: the disk store below by default, or an
+    S3-compatible bucket (`haina.archive.media.s3`) when HAINA_ARCHIVE_MEDIA_S3_ENDPOINT is set."""
 
     def put(self, address: str, sealed: bytes) -> None: ...
 
@@ -132,7 +132,19 @@ def _read_pieces(file: BinaryIO) -> Iterator[bytes]:
             yield piece
 
 
-def media_store(settings: Settings) -> DiskBlobStore:
+def media_store(settings: Settings) -> BlobStore:
+    """The S3-compatible store when an endpoint is configured, else files under var/media."""
+    if settings.archive_media_s3_endpoint:
+        from haina.archive.media.s3 import shared_store  # s3 imports this module
+
+        return shared_store(
+            settings.archive_media_s3_endpoint,
+            settings.archive_media_s3_bucket,
+            settings.archive_media_s3_prefix,
+            settings.archive_media_s3_region,
+            settings.archive_media_s3_access_key,
+            settings.archive_media_s3_secret_key.get_secret_value(),
+        )
     return DiskBlobStore(settings.var_dir / "media")
 
 
