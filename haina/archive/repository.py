@@ -97,6 +97,31 @@ class ConversationRepository(TenantRepository[ArchiveConversation]):
         )
         return list(self.session.scalars(statement.limit(limit)))
 
+    def group_chats(self, staff_userid: str | None, limit: int = 200) -> list[tuple[str, str]]:
+        """(conversation id, group name — the room id where the group is not synced) of the
+        visible group chats, most recently active first. [Stopgap] reads the customers module's
+        group table directly, as `contacts_by_external_userid` does its contacts."""
+        from haina.customers.models import CustomerGroup
+
+        named = (
+            self.visible(staff_userid)
+            .with_only_columns(ArchiveConversation.id, ArchiveConversation.roomid, CustomerGroup.name)
+            .outerjoin(
+                CustomerGroup,
+                and_(
+                    CustomerGroup.tenant_id == ArchiveConversation.tenant_id,
+                    CustomerGroup.chat_id == ArchiveConversation.roomid,
+                ),
+            )
+            .where(ArchiveConversation.kind == "room")
+            .order_by(ArchiveConversation.last_message_at.desc(), ArchiveConversation.id)
+            .limit(limit)
+        )
+        found: dict[str, str] = {}
+        for conversation_id, roomid, name in self.session.execute(named):
+            found.setdefault(conversation_id, name or roomid)
+        return list(found.items())
+
     def unlinked(self, ids: Iterable[str]) -> list[ArchiveConversation]:
         wanted = list(ids)
         if not wanted:

@@ -783,6 +783,11 @@ def list_conversations(session: Session, actor: Actor, limit: int = 50) -> list[
     return ConversationRepository(session, actor.tenant_id).list_visible(staff_scope(session, actor), limit)
 
 
+def list_group_chats(session: Session, actor: Actor, limit: int = 200) -> list[tuple[str, str]]:
+    """The group chats the actor may read, to search in one: (conversation id, group name)."""
+    return ConversationRepository(session, actor.tenant_id).group_chats(staff_scope(session, actor), limit)
+
+
 def open_conversation(
     session: Session,
     actor: Actor,

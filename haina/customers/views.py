@@ -321,6 +321,7 @@ def profile_page(
         "chart": _orders_chart(request, profile.orders),
         "can_manage": actor.can(Permission.CUSTOMERS_MANAGE),
         "can_reveal": actor.may_see_pii,
+        "can_read_chats": actor.can(Permission.CHATS_READ),
         "revealed": reveal and actor.may_see_pii,
         "notice": _notice(request, notice),
         "notice_kind": "error" if notice.startswith("error.") else "success",
