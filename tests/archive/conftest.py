@@ -139,3 +139,22 @@ def add_keys(
             service.add_key(
                 session, actor_of(tenant, "owner"), database.settings, version, key_pairs[version][0]
             )
+
+
+def more_messages(extra: list[tuple[str, dict[str, Any], str, str]], first: int) -> list[ChatMessage]:
+    """(msgtype, content, sender, to) as chat messages after the script's, from seq `first`, a
+    minute apart, under key version 2."""
+    return [
+        ChatMessage(seq, f"msg{seq:04d}", "send", sender, [to], "", START + timedelta(minutes=seq), msgtype, content, 2)
+        for seq, (msgtype, content, sender, to) in enumerate(extra, start=first)
+    ]  # fmt: skip
+
+
+def message_ids(database: Any) -> dict[str, int]:
+    """msgid → stored message id."""
+    from sqlalchemy import select
+
+    from haina.archive.models import ArchiveMessage
+
+    with database.unit_of_work() as session:
+        return dict(session.execute(select(ArchiveMessage.msgid, ArchiveMessage.id)).tuples().all())

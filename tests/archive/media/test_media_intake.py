@@ -31,7 +31,6 @@ from haina.archive.models import ArchiveMessage
 from haina.core import clock
 from haina.core.audit.models import AuditEntry
 from haina.sandbox.emulators.wecom_archive_media import drop_media, media_bytes, replace_media
-from haina.sandbox.world import ChatMessage
 from tests.archive.conftest import (
     CORP_ID,
     CUSTOMER_A,
@@ -40,6 +39,8 @@ from tests.archive.conftest import (
     TOMMY,
     Intake,
     add_keys,
+    message_ids,
+    more_messages,
     script_messages,
     set_wecom_userid,
 )
@@ -61,18 +62,8 @@ FIRST = len(script_messages()) + 1
 AGAIN_MSG, BIG_MSG, LOST_MSG, BENT_MSG = (f"msg{seq:04d}" for seq in range(FIRST, FIRST + 4))
 
 
-def _extra_messages() -> list[ChatMessage]:
-    extra = [("image", AGAIN, CUSTOMER_A, ROCKY), ("file", BIG, ROCKY, CUSTOMER_A),
-             ("image", LOST, CUSTOMER_A, ROCKY), ("image", BENT, CUSTOMER_A, ROCKY)]  # fmt: skip
-    return [
-        ChatMessage(seq, f"msg{seq:04d}", "send", sender, [to], "", START + timedelta(minutes=seq), msgtype, content, 2)
-        for seq, (msgtype, content, sender, to) in enumerate(extra, start=FIRST)
-    ]  # fmt: skip
-
-
-def _ids(database: Any) -> dict[str, int]:
-    with database.unit_of_work() as session:
-        return dict(session.execute(select(ArchiveMessage.msgid, ArchiveMessage.id)).tuples().all())
+EXTRA = [("image", AGAIN, CUSTOMER_A, ROCKY), ("file", BIG, ROCKY, CUSTOMER_A),
+         ("image", LOST, CUSTOMER_A, ROCKY), ("image", BENT, CUSTOMER_A, ROCKY)]  # fmt: skip
 
 
 def _fetches(database: Any) -> dict[int, ArchiveMediaFetch]:
@@ -88,14 +79,20 @@ def _media(database: Any) -> list[ArchiveMedia]:
 @pytest.fixture
 def pulled(database, tenant, intake: Intake, key_pairs, sandbox) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     clock.freeze(NOW)
-    sandbox.state.world.messages.extend(_extra_messages())
+    sandbox.state.world.messages.extend(more_messages(EXTRA, FIRST))
     drop_media(sandbox.state, LOST["sdkfileid"])
     bent = media_bytes("image", BENT)
     assert bent is not None
     replace_media(sandbox.state, BENT["sdkfileid"], bent[::-1])  # not what the message's md5 says
     add_keys(database, tenant, key_pairs)
     result = tasks.run_intake(database, tenant.id, CORP_ID, intake.source, intake.decryptor, limit=5)
-    return {"result": result, "ids": _ids(database), "tenant": tenant, "state": sandbox.state, "bent": bent}
+    return {
+        "result": result,
+        "ids": message_ids(database),
+        "tenant": tenant,
+        "state": sandbox.state,
+        "bent": bent,
+    }
 
 
 def test_intake_fetches_media_and_keeps_failures(database, pulled) -> None:  # type: ignore[no-untyped-def]

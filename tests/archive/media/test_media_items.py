@@ -26,7 +26,6 @@ from haina.archive.retention import service as retention
 from haina.core import clock
 from haina.core.audit.models import AuditEntry
 from haina.sandbox.emulators.wecom_archive_media import drop_media, media_bytes, with_media_fields
-from haina.sandbox.world import ChatMessage
 from tests.archive.conftest import (
     CORP_ID,
     CUSTOMER_A,
@@ -36,6 +35,8 @@ from tests.archive.conftest import (
     Intake,
     actor_of,
     add_keys,
+    message_ids,
+    more_messages,
     script_messages,
     set_wecom_userid,
 )
@@ -72,17 +73,7 @@ RECORD = {
 }  # fmt: skip
 
 
-def _extra_messages() -> list[ChatMessage]:
-    extra = [("mixed", MIXED, CUSTOMER_A, ROCKY), ("chatrecord", RECORD, ROCKY, CUSTOMER_A)]
-    return [
-        ChatMessage(seq, f"msg{seq:04d}", "send", sender, [to], "", START + timedelta(minutes=seq), msgtype, content, 2)
-        for seq, (msgtype, content, sender, to) in enumerate(extra, start=FIRST)
-    ]  # fmt: skip
-
-
-def _ids(database: Any) -> dict[str, int]:
-    with database.unit_of_work() as session:
-        return dict(session.execute(select(ArchiveMessage.msgid, ArchiveMessage.id)).tuples().all())
+EXTRA = [("mixed", MIXED, CUSTOMER_A, ROCKY), ("chatrecord", RECORD, ROCKY, CUSTOMER_A)]
 
 
 def _fetches(database: Any) -> dict[tuple[int, int], ArchiveMediaFetch]:
@@ -104,11 +95,11 @@ def _bytes(msgtype: str, content: dict[str, Any]) -> bytes:
 @pytest.fixture
 def pulled(database, tenant, intake: Intake, key_pairs, sandbox) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     clock.freeze(NOW)
-    sandbox.state.world.messages.extend(_extra_messages())
+    sandbox.state.world.messages.extend(more_messages(EXTRA, FIRST))
     drop_media(sandbox.state, LOST["sdkfileid"])
     add_keys(database, tenant, key_pairs)
     result = tasks.run_intake(database, tenant.id, CORP_ID, intake.source, intake.decryptor, limit=5)
-    return {"result": result, "ids": _ids(database), "tenant": tenant}
+    return {"result": result, "ids": message_ids(database), "tenant": tenant}
 
 
 def test_item_numbering_and_served_fields() -> None:
