@@ -4,6 +4,7 @@ variations, chats, streaming, the live ticker and the `haina sandbox seed` comma
 from __future__ import annotations
 
 import csv
+import json
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
@@ -354,7 +355,18 @@ def test_chats_mix_message_types_and_carry_complaint_keywords(world):
     assert len({message.msgid for message in world.messages}) == len(world.messages)
     types = Counter(message.msgtype for message in world.messages)
     assert types["text"] > 0.8 * len(world.messages)
-    for msgtype in ("image", "voice", "file", "link", "emotion", "revoke", "location", "card", "weapp"):
+    for msgtype in (
+        "image",
+        "voice",
+        "file",
+        "link",
+        "emotion",
+        "revoke",
+        "location",
+        "card",
+        "weapp",
+        "mixed",
+    ):
         assert types[msgtype] > 0, msgtype
     fields = {
         "text": {"content"},
@@ -367,6 +379,8 @@ def test_chats_mix_message_types_and_carry_complaint_keywords(world):
         "location": {"longitude", "latitude", "address", "title", "zoom"},
         "card": {"corpname", "userid"},
         "weapp": {"title", "description", "username", "displayname"},
+        "mixed": {"item"},
+        "chatrecord": {"title", "item"},
     }
     msgids = {message.msgid for message in world.messages}
     for message in world.messages:
@@ -374,6 +388,10 @@ def test_chats_mix_message_types_and_carry_complaint_keywords(world):
         assert message.msgtime <= DEFAULT_START
         if message.msgtype == "revoke":
             assert message.action == "recall" and message.content["pre_msgid"] in msgids
+        if message.msgtype in ("mixed", "chatrecord"):  # a line and a photo, each item's content JSON
+            kinds = [item["type"].removeprefix("ChatRecord").lower() for item in message.content["item"]]
+            assert sorted(kinds) == ["image", "text"]
+            assert all(isinstance(json.loads(item["content"]), dict) for item in message.content["item"])
     texts = [message.content["content"] for message in world.messages if message.msgtype == "text"]
     for word in ("投诉", "退款", "过敏", "差评"):
         assert any(word in text for text in texts), word

@@ -179,6 +179,15 @@ STAFF_FILES = (
     ("成分表.docx", "docx"),
     ("双11活动价目表.xlsx", "xlsx"),
 )
+# A customer's photo with a line in one message (图文混排), and what a guide forwards as a chat
+# record (会话记录) to a colleague or the after-sales group.
+CUSTOMER_PHOTO_LINES = (
+    "收到的货外箱压坏了，你们看下图",
+    "用了两天脸上起了红点，拍给你看",
+    "这个滤芯是不是装反了？图里这样",
+    "宝宝吃完这个奶粉便便是这样的，正常吗",
+)
+FORWARDED_RECORD_TITLES = ("与客户的聊天记录", "售后沟通记录")
 STAFF_LINKS = (
     ("限时满199减30，点击领券", "新客专享，全场通用"),
     ("宝宝转奶攻略", "转奶期7天过渡表"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from bisect import bisect
 from dataclasses import dataclass, field
@@ -403,6 +404,27 @@ class WeComMaker:
                 "zoom": 15,
             }
             messages.append(self._message(customer, [staff.userid], "", milliseconds, "location", location))
+        elif extra < 0.16:
+            photo = {"type": "image", "content": json.dumps(self._media(rng))}
+            said = pick(rng, chats.CUSTOMER_PHOTO_LINES)
+            line = {"type": "text", "content": json.dumps({"content": said}, ensure_ascii=False)}
+            mixed = {"item": [line, photo]}
+            messages.append(self._message(customer, [staff.userid], "", milliseconds, "mixed", mixed))
+        elif extra < 0.165 and len(self.setup.staff) > 1:
+            said = next((text.format(**values) for speaker, text in script if speaker == "c"), "")
+            record = {
+                "title": pick(rng, chats.FORWARDED_RECORD_TITLES),
+                "item": [
+                    {"type": "ChatRecordText", "msgtime": milliseconds // 1000, "from_chatroom": False,
+                     "content": json.dumps({"content": said or "麻烦帮忙看下这个客户的问题"}, ensure_ascii=False)},
+                    {"type": "ChatRecordImage", "msgtime": milliseconds // 1000, "from_chatroom": False,
+                     "content": json.dumps(self._media(rng))},
+                ],
+            }  # fmt: skip
+            colleague = pick(rng, [member for member in self.setup.staff if member.userid != staff.userid])
+            messages.append(
+                self._message(staff.userid, [colleague.userid], "", milliseconds, "chatrecord", record)
+            )
         return [message for message in messages if message.msgtime.timestamp() < self.end]
 
     def live_chat(
