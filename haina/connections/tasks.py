@@ -38,7 +38,7 @@ from haina.core.database import Database
 from haina.core.errors import DomainError
 from haina.core.events import inbox
 from haina.core.events.models import InboxItem, OutboxEvent
-from haina.core.events.registry import Registry
+from haina.core.events.registry import RECORDS, Registry
 from haina.core.events.registry import registry as default_registry
 from haina.core.settings import Settings
 from haina.platforms.base import WebhookRejected
@@ -236,6 +236,7 @@ def subscribe_platform(platform: str, registry: Registry | None = None) -> None:
         f"connections.{platform}.push",
         handle_push,
         batch_handler=handle_pushes,
+        priority=RECORDS,
     )
     registry.add(
         inbox.received_event_type(service.bad_record_source(platform)),

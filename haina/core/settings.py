@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     # Deliveries a worker thread (or Celery task) takes at once; a handler with a batch form
     # processes them together (e.g. 200 pushes → one set-based store).
     event_batch_size: int = Field(default=200, ge=1, le=5000)
+    # Celery tasks the server keeps published and unfinished (about the workers' processes: 2
+    # per `haina worker`, x2 so none waits for the next poll). Work beyond that waits in the
+    # database and is taken in bigger batches when a task finishes.
+    event_tasks_in_flight: int = Field(default=4, ge=1, le=256)
     # OneID: let the probabilistic matcher propose links beyond the deterministic rules. Off by
     # default while incremental candidates are narrower than a rebuild's blocking (the two
     # would then disagree); `haina oneid rebuild` with it on finds more (see the issue note).

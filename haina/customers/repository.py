@@ -5,8 +5,6 @@ repository's tenant in its rows and its conditions."""
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from operator import itemgetter
@@ -17,6 +15,7 @@ from sqlalchemy import (
     JSON,
     Column,
     ColumnElement,
+    Engine,
     MetaData,
     Row,
     Select,
@@ -38,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
+from haina.core import statistics
 from haina.core.database import UTCDateTime
 from haina.core.events.models import OutboxEvent
 from haina.core.events.outbox import event_rows
@@ -72,41 +72,15 @@ def is_postgresql(session: Session) -> bool:
 
 # Tables a batch of canonical records probes by key; their statistics must follow their size.
 PROBED_TABLES = ("orders", "buyer_identities", "refunds", "contacts", "customer_groups", "coupons")
-_STATS_CHECK_SECONDS = 5.0
-_stats_checked: dict[str, float] = {}
-_stats_lock = threading.Lock()
 
 
 def refresh_statistics(session: Session, tables: Sequence[str] = PROBED_TABLES) -> list[str]:
-    """ANALYZE (on PostgreSQL, outside the caller's transaction) each table changed by more rows
-    since its last analysis than it then held: a bulk load into a new tenant's empty tables
-    otherwise runs on statistics that say "empty", and the planner picks plans that scan the
-    tenant's every row per probed key (seen: 79 ms instead of 1 ms for 200 ids). Autovacuum
-    gets there too, but only after its next nap (a minute). Checked at most every few seconds
-    per process; returns the tables analysed."""
-    if not is_postgresql(session):
-        return []
+    """ANALYZE the probed tables that outgrew their statistics (see haina.core.statistics);
+    PostgreSQL only, outside the caller's transaction, at most every few seconds per process."""
     engine = session.get_bind()
-    key = str(getattr(engine, "url", ""))
-    now = time.monotonic()
-    with _stats_lock:
-        if now - _stats_checked.get(key, -_STATS_CHECK_SECONDS) < _STATS_CHECK_SECONDS:
-            return []
-        _stats_checked[key] = now
-    stale_query = text(
-        "SELECT c.relname FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid"
-        " WHERE c.relname = ANY(:tables) AND c.relnamespace = to_regnamespace(current_schema())"
-        " AND s.n_mod_since_analyze > GREATEST(1000, c.reltuples)"
-    )
-    analysed: list[str] = []
-    with engine.connect() as connection:  # type: ignore[union-attr]
-        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-        stale = [row[0] for row in connection.execute(stale_query, {"tables": list(tables)})]
-        for table in stale:
-            if table in tables:  # names come from our own list, never from input
-                connection.execute(text(f'ANALYZE "{table}"'))
-                analysed.append(table)
-    return analysed
+    if not isinstance(engine, Engine):
+        engine = engine.engine
+    return statistics.refresh(engine, tables)
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -36,7 +36,8 @@ from haina.core.events import (
     run_due,
     start_runner,
 )
-from haina.core.events.dispatcher import claim_due
+from haina.core.events.dispatcher import claim_due, run_deliveries
+from haina.core.events.registry import RECORDS
 from haina.core.events.runners import chunks
 from tests.conftest import make_settings
 
@@ -567,3 +568,70 @@ def test_start_runner_follows_the_task_mode(database: Database, tmp_path: Path) 
         assert conf.worker_prefetch_multiplier == 1 and conf.task_serializer == "json"
     finally:
         celery.stop()
+
+
+# --- records before reactions, and batches that grow under load ------------------------------
+
+
+def test_records_are_claimed_and_run_before_reactions(database: Database, frozen_clock: None) -> None:
+    """A backlog of reactions does not hold up pushes arriving after it: the deliveries that
+    store what a platform sent are taken first, and within a batch they run first."""
+    order: list[str] = []
+
+    def record(session: Session, event: OutboxEvent) -> None:
+        order.append(f"{event.type}:{event.payload['number']}")
+
+    registry = Registry()
+    registry.add("order.paid", "tags.on_order_paid", record)
+    registry.add("youzan.payload_received", "connections.youzan.push", record, priority=RECORDS)
+    emit_committed(database, 3, type="order.paid")
+    clock.advance(timedelta(seconds=5))
+    emit_committed(database, 2, type="youzan.payload_received")
+    with database.unit_of_work() as session:
+        fan_out(session, registry=registry)
+    by_id = {d.id: (d.handler, d.priority) for d in deliveries(database)}
+    assert sorted(by_id.values()) == [("connections.youzan.push", 0)] * 2 + [("tags.on_order_paid", 1)] * 3
+
+    with database.unit_of_work() as session:
+        first = claim_due(session, limit=2, lease_seconds=60)
+    assert [by_id[delivery_id][0] for delivery_id in first] == ["connections.youzan.push"] * 2
+
+    reactions = [d.id for d in deliveries(database, "tags.on_order_paid")]
+    run_deliveries(database, reactions + list(reversed(first)), registry=registry)
+    assert order[:2] == ["youzan.payload_received:0", "youzan.payload_received:1"]
+    assert sorted(order[2:]) == ["order.paid:0", "order.paid:1", "order.paid:2"]
+
+
+class PublishedTasks:
+    """A stand-in Celery app that notes what the runner publishes."""
+
+    def __init__(self) -> None:
+        self.sent: list[list[str]] = []
+
+    def send_task(self, name: str, *, args: list[list[str]], queue: str) -> None:
+        self.sent.append(list(args[0]))
+
+
+def test_celery_runner_keeps_a_few_tasks_in_flight_and_batches_the_rest(database: Database) -> None:
+    """Pushes arriving one by one while the workers are busy are published as one batch when a
+    task finishes, instead of as a queue of one-push tasks."""
+    registry = Registry()
+    registry.add("order.paid", "tags.effect", apply_effect)
+    app = PublishedTasks()
+    runner = CeleryRunner(database, app=app, registry=registry, tasks_in_flight=2)  # type: ignore[arg-type]
+    for _ in range(2):
+        emit_committed(database, 1)
+        assert runner.poll_once() == 1
+    assert [len(part) for part in app.sent] == [1, 1]
+
+    for _ in range(5):  # the two tasks are still running
+        emit_committed(database, 1)
+        assert runner.poll_once() == 0
+    assert len(app.sent) == 2
+
+    run_deliveries(database, app.sent[0], registry=registry)  # a worker finishes one
+    assert runner.poll_once() == 5
+    assert [len(part) for part in app.sent] == [1, 1, 5]
+    run_deliveries(database, app.sent[1] + app.sent[2], registry=registry)
+    assert {d.status for d in deliveries(database)} == {"done"}
+    assert runner._free_slots() == 2

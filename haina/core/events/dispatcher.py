@@ -75,6 +75,7 @@ def fan_out(session: Session, *, registry: Registry | None = None, limit: int = 
             "event_id": event_id,
             "handler": name,
             "status": DeliveryStatus.PENDING.value,
+            "priority": registry.priority_of(name),
             "attempts": 0,
             "next_attempt_at": now,
             "created_at": now,
@@ -95,7 +96,8 @@ def fan_out(session: Session, *, registry: Registry | None = None, limit: int = 
 
 
 def claim_due(session: Session, *, limit: int, lease_seconds: float) -> list[str]:
-    """Mark up to `limit` due deliveries running under a lease and return their ids.
+    """Mark up to `limit` due deliveries running under a lease and return their ids, records
+    before reactions (registry.RECORDS first), then oldest due first.
 
     Expired leases count as due, so a delivery lost with a crashed worker is taken again.
     """
@@ -105,7 +107,7 @@ def claim_due(session: Session, *, limit: int, lease_seconds: float) -> list[str
     due = (
         select(EventDelivery.id)
         .where(EventDelivery.status.in_(OPEN_STATUSES), EventDelivery.next_attempt_at <= now)
-        .order_by(EventDelivery.next_attempt_at)
+        .order_by(EventDelivery.priority, EventDelivery.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -117,10 +119,12 @@ def claim_due(session: Session, *, limit: int, lease_seconds: float) -> list[str
             next_attempt_at=now + timedelta(seconds=lease_seconds),
             enqueued_at=now,
         )
-        .returning(EventDelivery.id)
+        .returning(EventDelivery.id, EventDelivery.priority)
         .execution_options(synchronize_session=False)
     )
-    return list(session.scalars(statement))
+    # UPDATE … RETURNING gives no order: put the records' deliveries first again.
+    claimed = session.execute(statement).all()
+    return [delivery_id for delivery_id, _ in sorted(claimed, key=lambda row: row[1])]
 
 
 def run_delivery(
@@ -168,7 +172,8 @@ def run_deliveries(
     database: Database, delivery_ids: list[str], *, registry: Registry | None = None
 ) -> dict[str, DeliveryOutcome]:
     """Run many deliveries: those of a handler with a batch form together, in one transaction
-    (micro-batching: one parse-and-store for many pushes); the rest one by one.
+    (micro-batching: one parse-and-store for many pushes); the rest one by one. Handlers run
+    in priority order, so a batch's pushes are stored before the reactions it carries run.
 
     A batch that fails is rolled back whole and its deliveries are run one by one, so the event
     that broke it fails (and retries, then dead-letters) alone and the others still land.
@@ -186,7 +191,7 @@ def run_deliveries(
     outcomes: dict[str, DeliveryOutcome] = {
         delivery_id: DeliveryOutcome.MISSING for delivery_id in delivery_ids
     }
-    for handler, ids in by_handler.items():
+    for handler, ids in sorted(by_handler.items(), key=lambda item: registry.priority_of(item[0])):
         subscription = registry.get(handler)
         if subscription is not None and subscription.batch_handler is not None and len(ids) > 1:
             done = _run_batch(database, subscription, ids)

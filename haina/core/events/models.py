@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -92,7 +93,7 @@ class EventDelivery(TenantMixin, Base):
     __tablename__ = "event_deliveries"
     __table_args__ = (
         UniqueConstraint("event_id", "handler"),
-        Index("ix_event_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_event_deliveries_status_priority_next_attempt_at", "status", "priority", "next_attempt_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -101,6 +102,8 @@ class EventDelivery(TenantMixin, Base):
     )
     handler: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value)
+    # Lower runs first (registry.RECORDS, registry.REACTIONS): set from the handler at fan-out.
+    priority: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
     attempts: Mapped[int] = mapped_column(default=0)
     # Due time while pending; lease expiry while running.
     next_attempt_at: Mapped[datetime] = mapped_column(default=clock.now)

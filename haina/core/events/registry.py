@@ -27,6 +27,12 @@ BatchHandler = Callable[["Session", "list[OutboxEvent]"], None]
 # "<module>.<past-tense verb>", e.g. "order.paid", "youzan.payload_received".
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
+# Due deliveries are taken and run lowest priority first: the handlers that turn pushes into
+# canonical records (what the sidebar shows within a second of an order) before the reactions
+# to those records (identity resolution, tags, engagement), which catch up when a burst ends.
+RECORDS = 0
+REACTIONS = 1
+
 
 def check_event_type(event_type: str) -> None:
     if not EVENT_TYPE.match(event_type):
@@ -41,6 +47,7 @@ class Subscription:
     event_type: str
     handler: Handler
     batch_handler: BatchHandler | None = None
+    priority: int = REACTIONS
 
 
 class Registry:
@@ -57,18 +64,25 @@ class Registry:
         return register
 
     def add(
-        self, event_type: str, name: str, handler: Handler, *, batch_handler: BatchHandler | None = None
+        self,
+        event_type: str,
+        name: str,
+        handler: Handler,
+        *,
+        batch_handler: BatchHandler | None = None,
+        priority: int = REACTIONS,
     ) -> None:
         """Register `handler` under a stable `name`; with `batch_handler`, the dispatcher hands
         it every due delivery of this name at once (it must have the same effect as calling
-        `handler` on each event in order)."""
+        `handler` on each event in order). `priority`: RECORDS for handlers that store what a
+        platform sent, REACTIONS (the default) for everything else."""
         check_event_type(event_type)
         existing = self._by_name.get(name)
         # Re-importing a module re-registers the same function; anything else is a name clash.
         if existing is not None and _origin(existing.handler) != _origin(handler):
             raise ValueError(f"handler name {name!r} is already used by {_origin(existing.handler)}")
         self._by_name[name] = Subscription(
-            name=name, event_type=event_type, handler=handler, batch_handler=batch_handler
+            name=name, event_type=event_type, handler=handler, batch_handler=batch_handler, priority=priority
         )
 
     def remove(self, name: str) -> None:
@@ -79,6 +93,10 @@ class Registry:
 
     def get(self, name: str) -> Subscription | None:
         return self._by_name.get(name)
+
+    def priority_of(self, name: str) -> int:
+        subscription = self._by_name.get(name)
+        return subscription.priority if subscription is not None else REACTIONS
 
     def __contains__(self, name: object) -> bool:
         return name in self._by_name

@@ -15,8 +15,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+
+from haina.core import statistics
 from haina.core.database import Database
 from haina.core.events.dispatcher import claim_due, fan_out, has_open_work, run_deliveries
+from haina.core.events.models import DeliveryStatus, EventDelivery
 from haina.core.events.registry import Registry, discover_handlers
 from haina.core.settings import Settings
 
@@ -29,7 +33,6 @@ THREAD_LEASE_SECONDS = 60.0
 # Long enough for a message to wait its turn in a busy queue; RabbitMQ redelivers a dead
 # worker's messages at once anyway, and with Redis this bounds the wait for its visibility timeout.
 CELERY_LEASE_SECONDS = 300.0
-CELERY_TASKS_PER_POLL = 8
 
 
 # A batch handler has a fixed cost per call (its queries), so a handful of due deliveries is
@@ -119,6 +122,8 @@ class Runner(ABC):
             self._wake.clear()
             try:
                 handed = self.poll_once()
+                # Pushes fill a new tenant's tables fast; plans must follow (every few seconds).
+                statistics.refresh(self.database.engine)
             except Exception:  # noqa: BLE001 - a database blip must not end the loop
                 logger.exception("event poll failed; trying again")
                 handed = 0
@@ -196,7 +201,14 @@ class ThreadRunner(Runner):
 
 
 class CeleryRunner(Runner):
-    """Publishes due deliveries as `haina.events.run_delivery` tasks for Celery workers."""
+    """Publishes due deliveries as `haina.events.run_deliveries` tasks for Celery workers, at
+    most `settings.event_tasks_in_flight` unfinished at a time.
+
+    The limit is what makes batches: while the workers are busy, due deliveries wait in the
+    database and the next free slot takes up to `event_batch_size` of them at once, instead of
+    every poll publishing the one or two pushes that arrived since the last (a queue of tiny
+    tasks, each paying a batch's fixed cost, that falls ever further behind).
+    """
 
     def __init__(
         self,
@@ -207,23 +219,53 @@ class CeleryRunner(Runner):
         registry: Registry | None = None,
         poll_seconds: float | None = None,
         lease_seconds: float = CELERY_LEASE_SECONDS,
+        tasks_in_flight: int | None = None,
     ) -> None:
         from haina.core.events.celery_app import EVENTS_QUEUE, create_celery_app
 
         super().__init__(database, registry=registry, poll_seconds=poll_seconds, lease_seconds=lease_seconds)
         self.app = app or create_celery_app(database.settings)
         self.queue = queue or EVENTS_QUEUE
+        self.tasks_in_flight = tasks_in_flight or database.settings.event_tasks_in_flight
+        # Published tasks not yet seen finished: (publish time, their delivery ids).
+        self._published: list[tuple[float, list[str]]] = []
+
+    def _free_slots(self) -> int:
+        self._forget_finished()
+        return self.tasks_in_flight - len(self._published)
 
     def _room(self) -> int:
-        return CELERY_TASKS_PER_POLL * self.database.settings.event_batch_size
+        return self._free_slots() * self.database.settings.event_batch_size
+
+    def _forget_finished(self) -> None:
+        """Drop the tasks whose deliveries are no longer running (done, failed, or taken over
+        after their lease ran out), and any older than their lease (a lost message)."""
+        if not self._published:
+            return
+        expired = time.monotonic() - self.lease_seconds
+        self._published = [task for task in self._published if task[0] > expired]
+        ids = [delivery_id for _, part in self._published for delivery_id in part]
+        if not ids:
+            return
+        with self.database.session_factory() as session:
+            running = set(
+                session.scalars(
+                    select(EventDelivery.id).where(
+                        EventDelivery.id.in_(ids), EventDelivery.status == DeliveryStatus.RUNNING.value
+                    )
+                )
+            )
+        self._published = [task for task in self._published if running.intersection(task[1])]
 
     def _hand_over(self, delivery_ids: list[str]) -> None:
         from haina.core.events.celery_app import RUN_DELIVERIES_TASK
 
         size = self.database.settings.event_batch_size
-        for part in chunks(delivery_ids, CELERY_TASKS_PER_POLL, size):
+        slots = max(1, self.tasks_in_flight - len(self._published))
+        for part in chunks(delivery_ids, slots, size):
             # If publishing fails part-way, the unpublished ones come due again with their lease.
             self.app.send_task(RUN_DELIVERIES_TASK, args=[part], queue=self.queue)
+            self._published.append((time.monotonic(), part))
 
 
 def start_runner(settings: Settings, database: Database) -> Runner:

@@ -1,0 +1,38 @@
+"""Planner statistics follow a table that grew faster than autovacuum looked at it."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from haina.core import statistics
+from haina.core.database import Database
+
+pytestmark = pytest.mark.postgres
+
+
+def analysed_rows(database: Database, table: str) -> float:
+    with database.engine.connect() as connection:
+        return float(
+            connection.scalar(text("SELECT reltuples FROM pg_class WHERE relname = :t"), {"t": table}) or 0
+        )
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_table_that_doubled_is_analysed_once_and_others_are_left_alone(database: Database) -> None:
+    with database.engine.connect() as connection:
+        connection.execute(text("CREATE TABLE stats_probe (id INTEGER PRIMARY KEY, note TEXT)"))
+        connection.execute(text("CREATE TABLE stats_quiet (id INTEGER PRIMARY KEY)"))
+        connection.execute(text("INSERT INTO stats_quiet SELECT g FROM generate_series(1, 10) g"))
+        connection.execute(text("INSERT INTO stats_probe SELECT g, 'n' || g FROM generate_series(1, 5000) g"))
+        connection.commit()
+        # A backend reports its changes to the statistics at most every second; now, please.
+        connection.execute(text("SELECT pg_stat_force_next_flush()"))
+        connection.commit()
+
+    analysed = statistics.refresh(database.engine, force=True)
+    assert "stats_probe" in analysed and "stats_quiet" not in analysed
+    assert analysed_rows(database, "stats_probe") == 5000
+
+    assert "stats_probe" not in statistics.refresh(database.engine, force=True)  # nothing new since
+    assert statistics.refresh(database.engine) == []  # checked a moment ago: not again so soon
