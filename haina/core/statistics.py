@@ -2,12 +2,13 @@
 
 A bulk load into a new tenant's empty tables runs on statistics that say "empty", and the
 planner then picks plans that scan a tenant's every row per probed key (seen: 79 ms instead of
-1 ms for 200 ids; an order-to-customer lookup growing with every order stored). Autovacuum
-analyses a table after 10% of it changed, but only after its next nap, and some servers run
-with it off. So Haina analyses a table itself once more rows changed since its last analysis
-than it then held (it doubled, or was emptied and refilled) — at most every few seconds per
-process and database, outside any caller's transaction. Where autovacuum keeps up, this never
-finds anything to do.
+1 ms for 200 ids), and a new tenant's rows in a big table are missing from its statistics
+altogether (a refund's lookup of its order took seconds). Autovacuum analyses a table after
+10% of it changed, but only after its next nap, and some servers run with it off. So Haina
+applies the same rule itself — a table is analysed once more than a tenth of its rows changed
+since its last analysis (and at least a thousand) — at most every few seconds per process and
+database, outside any caller's transaction. Where autovacuum keeps up, this finds nothing to
+do; where it does not, each ANALYZE reads a fixed-size sample, so a big table costs little.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ CHECK_SECONDS = 5.0
 # Below this many changed rows a table is left to autovacuum: the planner's guesses for small
 # tables are cheap to get wrong.
 MIN_CHANGED_ROWS = 1000
+CHANGED_SHARE = 0.1  # autovacuum's default analyze scale factor
 
 _checked: dict[tuple[str, tuple[str, ...]], float] = {}
 _lock = threading.Lock()
@@ -29,16 +31,17 @@ _lock = threading.Lock()
 _STALE = text(
     "SELECT c.relname FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid"
     " WHERE c.relnamespace = to_regnamespace(current_schema())"
-    " AND s.n_mod_since_analyze > GREATEST(:least, c.reltuples)"
+    " AND s.n_mod_since_analyze > GREATEST(:least, :share * c.reltuples)"
     " AND (cardinality(CAST(:tables AS text[])) = 0 OR c.relname = ANY(:tables))"
     " ORDER BY c.relname"
 )
 
 
 def refresh(engine: Engine, tables: Sequence[str] = (), *, force: bool = False) -> list[str]:
-    """ANALYZE each table (of `tables`, or of the whole schema when empty) that changed by more
-    rows since its last analysis than it then held; PostgreSQL only. Checked at most every
-    `CHECK_SECONDS` per engine and table list unless `force`; returns the tables analysed."""
+    """ANALYZE each table (of `tables`, or of the whole schema when empty) in which more than a
+    tenth of the rows (and at least a thousand) changed since its last analysis; PostgreSQL
+    only. Checked at most every `CHECK_SECONDS` per engine and table list unless `force`;
+    returns the tables analysed."""
     if engine.dialect.name != "postgresql":
         return []
     key = (str(engine.url), tuple(tables))
@@ -50,7 +53,9 @@ def refresh(engine: Engine, tables: Sequence[str] = (), *, force: bool = False) 
     analysed: list[str] = []
     with engine.connect() as connection:
         connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-        stale = connection.scalars(_STALE, {"least": MIN_CHANGED_ROWS, "tables": list(tables)}).all()
+        stale = connection.scalars(
+            _STALE, {"least": MIN_CHANGED_ROWS, "share": CHANGED_SHARE, "tables": list(tables)}
+        ).all()
         for table in stale:
             # The name comes from pg_class, quoted as an identifier; never from input.
             quoted = '"' + str(table).replace('"', '""') + '"'

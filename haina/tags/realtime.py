@@ -30,14 +30,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from haina.core.events.models import OutboxEvent
 from haina.core.events.registry import Registry
 from haina.core.events.registry import registry as default_registry
-from haina.customers.identity.models import OrderOwner
-from haina.customers.models import Contact, CustomerGroupMember, Order
+from haina.customers.identity.repository import OrderOwnerRepository
+from haina.customers.models import Contact, CustomerGroupMember, record_id
 from haina.customers.repository import group_member_customers
 from haina.tags import changes, conditions, evaluation
 from haina.tags.models import CustomerTag, TagSource
@@ -65,28 +65,18 @@ def _ids(values: Iterable[Any]) -> list[str]:
 
 
 def _customers_of_refunds(session: Session, tenant_id: str, payloads: Sequence[dict[str, Any]]) -> set[str]:
-    found: set[str] = set()
-    keys = {
-        (str(p.get("platform", "")), str(p.get("shop_id", "")), str(p.get("order_external_id", "")))
-        for p in payloads
-        if p.get("order_external_id")
-    }
-    for platform, shop_id, external_id in sorted(keys):
-        found.update(
-            customer_id
-            for customer_id in session.scalars(
-                select(OrderOwner.customer_id)
-                .join(Order, and_(Order.tenant_id == OrderOwner.tenant_id, Order.id == OrderOwner.order_id))
-                .where(
-                    Order.tenant_id == tenant_id,
-                    Order.platform == platform,
-                    Order.shop_id == shop_id,
-                    Order.external_id == external_id,
-                )
-            )
-            if customer_id
-        )
-    return found
+    """The owners of the refunded orders: order ids follow from their natural keys, so this is
+    one probe of the owners' key per order (a join on the keys was planned per tenant and, with
+    a new tenant's stale statistics, scanned all its orders for every refund)."""
+    order_ids = sorted(
+        {
+            record_id("order", tenant_id, str(p.get("platform", "")), str(p.get("shop_id", "")), str(key))
+            for p in payloads
+            if (key := p.get("order_external_id"))
+        }
+    )
+    owners = OrderOwnerRepository(session, tenant_id).for_orders(order_ids)
+    return {row.customer_id for row in owners.values() if row.customer_id}
 
 
 def _customers_of_contacts(session: Session, tenant_id: str, contact_ids: list[str]) -> set[str]:
