@@ -18,7 +18,8 @@ pushes carry the whole trade, so each one yields an order with its lines).
    order_lines, 1,000 orders per transaction. ratio = end-to-end orders/s ÷ raw orders/s.
 3. webhook.ack_p50_ms / ack_p99_ms — `uvicorn haina.web.app:create_app --factory` in a
    subprocess on a free 127.0.0.1 port, by default as deployed in production: HAINA_TASK_MODE=
-   celery with one `haina worker` (two pool processes) processing the pushes while they arrive
+   celery with one `haina worker --nice 10` (two pool processes, yielding the CPU to the
+   server as the README advises for one machine) processing the pushes while they arrive
    (`--topology threads` keeps the embedded event threads in the server instead). Pushes are
    sent on an open-loop schedule at a fixed rate from httpx client threads to a second
    connection (another tenant). Latency is measured from each push's scheduled send time to its
@@ -77,6 +78,7 @@ ENCRYPTION_KEYS = "1:" + base64.b64encode(b"e" * 32).decode()
 HASH_KEY = "bench-hash-key"
 RAW_BATCH = 1_000
 BROKER_URL = os.environ.get("HAINA_BENCH_BROKER_URL", "redis://127.0.0.1:6379/12")
+WORKER_NICE: list[str] = []  # set from --worker-nice
 INTAKE_THREADS = 32  # like the server's request thread pool (40)
 DISPATCH_DEADLINE_S = 600.0
 SERVER_START_TIMEOUT_S = 60.0
@@ -304,6 +306,7 @@ def start_worker(url: str, var_dir: Path, log_path: Path) -> subprocess.Popen[by
         "2",
         "--loglevel",
         "warning",
+        *WORKER_NICE,
     ]
     process = subprocess.Popen(
         command,
@@ -539,12 +542,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="client threads (48; 16 with --quick)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=10,
+        help="`haina worker --nice` (10, as the README advises on one machine; 0 to compare)",
+    )
+    parser.add_argument(
         "--topology",
         choices=("celery", "threads"),
         default="celery",
         help="server + one Celery worker process (production; default) or the embedded event threads",
     )
     args = parser.parse_args()
+    WORKER_NICE[:] = ["--nice", str(args.worker_nice)] if args.worker_nice else []
     orders_n = args.orders or (1_000 if args.quick else 20_000)
     pushes_n = args.pushes or (600 if args.quick else 5_000)
     rate = args.rate or (200.0 if args.quick else 1_000.0)

@@ -134,9 +134,20 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="worker processes")] = 2,
     queues: Annotated[str, typer.Option(help="comma-separated queue names (default: the events queue)")] = "",
     loglevel: str = "info",
+    nice: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=19,
+            help="lower CPU priority (Unix nice) for the workers, so a server on the same machine "
+            "answers pushes first while the workers catch up",
+        ),
+    ] = 0,
 ) -> None:
     """Run Celery workers for the event dispatcher (HAINA_TASK_MODE=celery)."""
     settings = _settings()
+    if nice:
+        os.nice(nice)  # inherited by the pool's processes
     if settings.task_mode != "celery":
         typer.secho(
             "HAINA_TASK_MODE is not 'celery': the server runs events on its own threads",

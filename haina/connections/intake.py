@@ -13,6 +13,11 @@ A push that does not verify or cannot be read takes the ordinary path (`service.
 in its own transaction: audit entry, or the envelope kept whole), so those outcomes stay exactly
 as they are documented there.
 
+`receive_async` is the same happy path for the event loop (the webhook fast path,
+haina.connections.fast_path): it waits for the commit without holding a thread, and answers
+None whenever the push needs anything else (a connection not cached yet, a push that does not
+verify, a commit that failed), so the caller hands the request to the ordinary route.
+
 The connection a URL names is read once and cached for `CONNECTION_TTL_SECONDS` (with its
 decrypted credentials); a connection disabled or re-keyed in the console is seen by the intake
 within that time.
@@ -20,11 +25,12 @@ within that time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from haina.connections import repository, service
@@ -61,6 +67,13 @@ class _Job:
     done: threading.Event = field(default_factory=threading.Event)
     new: list[bool] = field(default_factory=list)
     error: BaseException | None = None
+    # Called by the writer once `done` is set (thread-safe wake-up of an event loop waiter).
+    notify: Callable[[], None] | None = None
+
+    def finish(self) -> None:
+        self.done.set()
+        if self.notify is not None:
+            self.notify()
 
 
 class WebhookIntake:
@@ -134,6 +147,55 @@ class WebhookIntake:
             answer.status, answer.body, answer.content_type, stored, len(job.new) - stored
         )
 
+    async def receive_async(
+        self,
+        platform: str,
+        connection_id: str,
+        method: str,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> service.WebhookOutcome | None:
+        """`receive` on the event loop, for pushes that verify on a cached connection; None for
+        anything else (the caller then takes the ordinary route, which says what went wrong)."""
+        known = self._cached(connection_id)
+        if known is None or known.platform != platform or not known.is_active:
+            return None
+        if self._thread is None or self._stopping.is_set():
+            return None
+        connector = service.connector_for(platform)
+        try:
+            answer = connector.receive_webhook(known.credentials, method, query, headers, body)
+        except Exception:  # noqa: BLE001 - rejected or unreadable: the ordinary route says how
+            return None
+        if not answer.items:
+            return service.WebhookOutcome(answer.status, answer.body, answer.content_type)
+        loop = asyncio.get_running_loop()
+        committed: asyncio.Future[None] = loop.create_future()
+
+        def settle() -> None:
+            if not committed.done():
+                committed.set_result(None)
+
+        def wake() -> None:
+            try:
+                loop.call_soon_threadsafe(settle)
+            except RuntimeError:  # the loop closed meanwhile (shutdown): nobody waits any more
+                pass
+
+        job = _Job(service.pushed_items(known.tenant_id, platform, connection_id, answer), notify=wake)
+        self._jobs.put(job)
+        try:
+            await asyncio.wait_for(asyncio.shield(committed), ANSWER_TIMEOUT_SECONDS)
+        except TimeoutError:
+            return None
+        if job.error is not None:
+            return None
+        stored = sum(job.new)
+        return service.WebhookOutcome(
+            answer.status, answer.body, answer.content_type, stored, len(job.new) - stored
+        )
+
     def _ordinary(
         self,
         platform: str,
@@ -158,11 +220,15 @@ class WebhookIntake:
                 ip=ip,
             )
 
-    def _connection(self, connection_id: str) -> _Known | None:
-        now = time.monotonic()
+    def _cached(self, connection_id: str) -> _Known | None:
         with self._known_lock:
             known = self._known.get(connection_id)
-        if known is not None and known.expires > now:
+        return known if known is not None and known.expires > time.monotonic() else None
+
+    def _connection(self, connection_id: str) -> _Known | None:
+        now = time.monotonic()
+        known = self._cached(connection_id)
+        if known is not None:
             return known
         with self.database.session_factory() as session:
             connection = repository.connection_for_webhook(session, connection_id)
@@ -223,11 +289,11 @@ class WebhookIntake:
                 return
             logger.exception("a push could not be stored")
             batch[0].error = error
-            batch[0].done.set()
+            batch[0].finish()
             return
         self.batches += 1
         start = 0
         for job in batch:
             job.new = new[start : start + len(job.items)]
             start += len(job.items)
-            job.done.set()
+            job.finish()

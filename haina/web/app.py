@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from haina import __version__
+from haina.connections.fast_path import WebhookFastPath
 from haina.core.database import Database
 from haina.core.settings import Settings, get_settings
 from haina.web.errors import install_error_handlers
@@ -153,4 +154,6 @@ def create_app(
         upload_limits={"/api/v1/engage/images": settings.max_upload_bytes},
     )
     app.add_middleware(LanguageMiddleware)
+    # Outermost: a push that verifies is stored and answered before any of the above runs.
+    app.add_middleware(WebhookFastPath, max_body_bytes=settings.max_body_bytes)
     return app

@@ -118,7 +118,8 @@ def receive_many(session: Session, items: list[NewItem]) -> list[bool]:
     statement = insert_ignoring_conflicts(session, table, ["tenant_id", "dedupe_key"]).returning(  # type: ignore[arg-type]
         table.c.id
     )
-    inserted = set(session.scalars(statement.values(rows)))
+    # Parameters apart from the statement: compiled once, then sent as multi-row batches.
+    inserted = set(session.scalars(statement, rows))
     emit_many(
         session,
         [

@@ -39,6 +39,11 @@ CELERY_LEASE_SECONDS = 300.0
 # better run as one batch than spread thinly over every free thread.
 MIN_SPREAD = 50
 
+# Polls run at most this often: a server taking a thousand pushes a second wakes the loop for
+# each, and a poll per push would spend the process on fan-out round trips instead of answers;
+# pushes arriving within one gap share the next poll (latency: at most the gap).
+MIN_POLL_GAP_SECONDS = 0.02
+
 
 def chunks(items: list[str], parts: int, size: int, *, least: int = MIN_SPREAD) -> list[list[str]]:
     """Split `items` into runs of at most `size`, keeping their order: up to `parts` runs as even
@@ -120,6 +125,7 @@ class Runner(ABC):
         while not self._stopping.is_set():
             # Clear before polling, so a wake-up that arrives during the poll is not lost.
             self._wake.clear()
+            polled = time.monotonic()
             try:
                 handed = self.poll_once()
                 # Pushes fill a new tenant's tables fast; plans must follow (every few seconds).
@@ -129,6 +135,9 @@ class Runner(ABC):
                 handed = 0
             if handed == 0:
                 self._wake.wait(self.poll_seconds)
+            gap = MIN_POLL_GAP_SECONDS - (time.monotonic() - polled)
+            if gap > 0:
+                self._stopping.wait(gap)
 
     @abstractmethod
     def _room(self) -> int:
@@ -231,7 +240,8 @@ class CeleryRunner(Runner):
         self._published: list[tuple[float, list[str]]] = []
 
     def _free_slots(self) -> int:
-        self._forget_finished()
+        if len(self._published) >= self.tasks_in_flight:  # only then is it worth a query
+            self._forget_finished()
         return self.tasks_in_flight - len(self._published)
 
     def _room(self) -> int:
