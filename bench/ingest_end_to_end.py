@@ -20,8 +20,10 @@ pushes carry the whole trade, so each one yields an order with its lines).
    order_lines, 1,000 orders per transaction. ratio = end-to-end orders/s ÷ raw orders/s.
 3. webhook.ack_p50_ms / ack_p99_ms — `uvicorn haina.web.app:create_app --factory` in a
    subprocess on a free 127.0.0.1 port, by default as deployed in production: HAINA_TASK_MODE=
-   celery with one `haina worker --nice 10` (two pool processes, yielding the CPU to the
-   server as the README advises for one machine) processing the pushes while they arrive
+   celery with two workers as the README deploys them on one machine — `haina worker --queues
+   haina.records --concurrency 1` storing pushes and `haina worker --queues haina.events
+   --concurrency 2 --nice 10` running the reactions, yielding the CPU to the server — processing
+   the pushes while they arrive
    (`--topology threads` keeps the embedded event threads in the server instead). Pushes are
    sent on an open-loop schedule at a fixed rate over keep-alive connections from one asyncio
    client thread (requests prepared beforehand, so the client takes little CPU) to a second
@@ -328,30 +330,41 @@ def server_environment(url: str, var_dir: Path, topology: str) -> dict[str, str]
     return environment
 
 
-def start_worker(url: str, var_dir: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    """`haina worker` (Celery, two pool processes) on a scratch Redis database, emptied first."""
+def start_workers(url: str, var_dir: Path) -> list[subprocess.Popen[bytes]]:
+    """As the README deploys them on one machine: `haina worker --queues haina.records
+    --concurrency 1` (stores pushes) and `haina worker --queues haina.events --concurrency 2
+    --nice 10` (the reactions, yielding the CPU), on a scratch Redis database, emptied first."""
     import redis
 
     redis.Redis.from_url(BROKER_URL).flushdb()
-    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
-    command = [
-        str(Path(sys.executable).with_name("haina")),
-        "worker",
-        "--concurrency",
-        "2",
-        "--loglevel",
-        "warning",
-        *WORKER_NICE,
-    ]
-    process = subprocess.Popen(
-        command,
-        env=server_environment(url, var_dir, "celery"),
-        cwd=var_dir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    log.close()
-    return process
+    processes = []
+    for name, queues, concurrency, nice in (
+        ("records", "haina.records", "1", []),
+        ("events", "haina.events", "2", WORKER_NICE),
+    ):
+        log = open(var_dir / f"worker-{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        command = [
+            str(Path(sys.executable).with_name("haina")),
+            "worker",
+            "--queues",
+            queues,
+            "--concurrency",
+            concurrency,
+            "--loglevel",
+            "warning",
+            *nice,
+        ]
+        processes.append(
+            subprocess.Popen(
+                command,
+                env=server_environment(url, var_dir, "celery"),
+                cwd=var_dir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        log.close()
+    return processes
 
 
 def start_server(
@@ -609,7 +622,7 @@ def main() -> None:
         "--worker-nice",
         type=int,
         default=10,
-        help="`haina worker --nice` (10, as the README advises on one machine; 0 to compare)",
+        help="`haina worker --nice` of the reactions' worker (10, as the README advises on one machine)",
     )
     parser.add_argument(
         "--topology",
@@ -643,7 +656,7 @@ def main() -> None:
     url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     database: Database | None = None
     server: subprocess.Popen[bytes] | None = None
-    worker: subprocess.Popen[bytes] | None = None
+    workers: list[subprocess.Popen[bytes]] = []
     try:
         upgrade(url)
         with tempfile.TemporaryDirectory(prefix="haina-bench-") as directory:
@@ -678,7 +691,7 @@ def main() -> None:
             # 3. a real server under an open-loop push rate
             port = free_port()
             if args.topology == "celery":
-                worker = start_worker(url, Path(directory), Path(directory) / "worker.log")
+                workers = start_workers(url, Path(directory))
             server = start_server(url, Path(directory), port, Path(directory) / "server.log", args.topology)
             load = open_loop(
                 f"http://127.0.0.1:{port}",
@@ -711,10 +724,11 @@ def main() -> None:
             stop_server(server)
             server_log = (Path(directory) / "server.log").read_text(errors="replace")
             server = None
-            if worker is not None:
+            for worker in workers:
                 stop_server(worker)
-                server_log += (Path(directory) / "worker.log").read_text(errors="replace")
-                worker = None
+            for log_path in sorted(Path(directory).glob("worker-*.log")):
+                server_log += log_path.read_text(errors="replace")
+            workers = []
 
         e2e_rate = orders_n / e2e.records_s
         all_work_rate = orders_n / e2e.all_work_s
@@ -738,7 +752,7 @@ def main() -> None:
         ok = len(load.from_schedule_ms)
         achieved = ok / load.elapsed_s if load.elapsed_s else 0.0
         where = (
-            "server + Celery worker (2 processes)"
+            "server + Celery workers (records 1 process, reactions 2 at nice 10)"
             if args.topology == "celery"
             else "server with its event threads"
         )
@@ -783,7 +797,7 @@ def main() -> None:
     finally:
         if server is not None:
             stop_server(server)
-        if worker is not None:
+        for worker in workers:
             stop_server(worker)
         if database is not None:
             database.dispose()

@@ -132,7 +132,13 @@ def serve(
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(help="worker processes")] = 2,
-    queues: Annotated[str, typer.Option(help="comma-separated queue names (default: the events queue)")] = "",
+    queues: Annotated[
+        str,
+        typer.Option(
+            help="comma-separated queue names (default: haina.records,haina.events — records "
+            "first; a worker of its own on haina.records keeps pushes from waiting behind reactions)"
+        ),
+    ] = "",
     loglevel: str = "info",
     nice: Annotated[
         int,
@@ -154,13 +160,13 @@ def worker(
             fg=typer.colors.YELLOW,
             err=True,
         )
-    from haina.core.events.celery_app import EVENTS_QUEUE, celery_app
+    from haina.core.events.celery_app import EVENTS_QUEUE, RECORDS_QUEUE, celery_app
 
     argv = [
         "worker",
         f"--concurrency={concurrency}",
         f"--loglevel={loglevel}",
-        f"--queues={queues or EVENTS_QUEUE}",
+        f"--queues={queues or f'{RECORDS_QUEUE},{EVENTS_QUEUE}'}",
     ]
     celery_app.worker_main(argv)
 

@@ -603,13 +603,15 @@ def test_records_are_claimed_and_run_before_reactions(database: Database, frozen
 
 
 class PublishedTasks:
-    """A stand-in Celery app that notes what the runner publishes."""
+    """A stand-in Celery app that notes what the runner publishes, and where."""
 
     def __init__(self) -> None:
         self.sent: list[list[str]] = []
+        self.queues: list[str] = []
 
     def send_task(self, name: str, *, args: list[list[str]], queue: str) -> None:
         self.sent.append(list(args[0]))
+        self.queues.append(queue)
 
 
 def test_celery_runner_keeps_a_few_tasks_in_flight_and_batches_the_rest(database: Database) -> None:
@@ -632,6 +634,23 @@ def test_celery_runner_keeps_a_few_tasks_in_flight_and_batches_the_rest(database
     run_deliveries(database, app.sent[0], registry=registry)  # a worker finishes one
     assert runner.poll_once() == 5
     assert [len(part) for part in app.sent] == [1, 1, 5]
+    assert set(app.queues) == {"haina.events"}
     run_deliveries(database, app.sent[1] + app.sent[2], registry=registry)
     assert {d.status for d in deliveries(database)} == {"done"}
-    assert runner._free_slots() == 2
+    assert runner.lanes[1].free_slots(database, 60) == 2
+
+
+def test_celery_runner_publishes_pushes_on_their_own_queue_past_busy_reactions(database: Database) -> None:
+    registry = Registry()
+    registry.add("order.paid", "tags.effect", apply_effect)
+    registry.add("youzan.payload_received", "connections.youzan.push", apply_effect, priority=RECORDS)
+    app = PublishedTasks()
+    runner = CeleryRunner(database, app=app, registry=registry, tasks_in_flight=2)  # type: ignore[arg-type]
+    for _ in range(3):
+        emit_committed(database, 1)
+        runner.poll_once()
+    assert app.queues == ["haina.events", "haina.events"]  # reactions: their two slots are taken
+
+    emit_committed(database, 2, type="youzan.payload_received")
+    assert runner.poll_once() == 2
+    assert app.queues[-1] == "haina.records" and len(app.sent[-1]) == 2

@@ -19,6 +19,9 @@ from haina.core.events.registry import discover_handlers
 from haina.core.settings import Settings, get_settings
 
 EVENTS_QUEUE = "haina.events"
+# Pushes to store (registry.RECORDS) travel apart from the reactions to them, so a worker that
+# takes this queue is never busy with reactions when a push arrives.
+RECORDS_QUEUE = "haina.records"
 RUN_DELIVERY_TASK = "haina.events.run_delivery"
 RUN_DELIVERIES_TASK = "haina.events.run_deliveries"
 

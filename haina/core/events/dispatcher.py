@@ -15,7 +15,7 @@ from collections import defaultdict
 from datetime import timedelta
 from enum import StrEnum
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import exists, func, or_, select, true, update
 from sqlalchemy.orm import Session, joinedload
 
 from haina.core import clock
@@ -95,18 +95,25 @@ def fan_out(session: Session, *, registry: Registry | None = None, limit: int = 
     return len(events)
 
 
-def claim_due(session: Session, *, limit: int, lease_seconds: float) -> list[str]:
+def claim_due(
+    session: Session, *, limit: int, lease_seconds: float, priority: int | None = None
+) -> list[str]:
     """Mark up to `limit` due deliveries running under a lease and return their ids, records
     before reactions (registry.RECORDS first), then oldest due first.
 
     Expired leases count as due, so a delivery lost with a crashed worker is taken again.
+    With `priority`, only deliveries of that priority are taken.
     """
     if limit <= 0:
         return []
     now = clock.now()
     due = (
         select(EventDelivery.id)
-        .where(EventDelivery.status.in_(OPEN_STATUSES), EventDelivery.next_attempt_at <= now)
+        .where(
+            EventDelivery.status.in_(OPEN_STATUSES),
+            EventDelivery.next_attempt_at <= now,
+            true() if priority is None else EventDelivery.priority == priority,
+        )
         .order_by(EventDelivery.priority, EventDelivery.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)

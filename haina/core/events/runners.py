@@ -21,7 +21,7 @@ from haina.core import statistics
 from haina.core.database import Database
 from haina.core.events.dispatcher import claim_due, fan_out, has_open_work, run_deliveries
 from haina.core.events.models import DeliveryStatus, EventDelivery
-from haina.core.events.registry import Registry, discover_handlers
+from haina.core.events.registry import REACTIONS, RECORDS, Registry, discover_handlers
 from haina.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -209,14 +209,53 @@ class ThreadRunner(Runner):
             return not self._in_flight
 
 
+class _Lane:
+    """One kind of Celery task (records, or reactions): its queue and the tasks it has published
+    and not yet seen finished, at most `limit` at a time."""
+
+    def __init__(self, name: str, priority: int, queue: str, limit: int) -> None:
+        self.name = name
+        self.priority = priority
+        self.queue = queue
+        self.limit = limit
+        self.published: list[tuple[float, list[str]]] = []  # (publish time, delivery ids)
+
+    def free_slots(self, database: Database, lease_seconds: float) -> int:
+        if len(self.published) >= self.limit:  # only then is it worth a query
+            self.forget_finished(database, lease_seconds)
+        return self.limit - len(self.published)
+
+    def forget_finished(self, database: Database, lease_seconds: float) -> None:
+        """Drop the tasks whose deliveries are no longer running (done, failed, or taken over
+        after their lease ran out), and any older than their lease (a lost message)."""
+        expired = time.monotonic() - lease_seconds
+        self.published = [task for task in self.published if task[0] > expired]
+        ids = [delivery_id for _, part in self.published for delivery_id in part]
+        if not ids:
+            return
+        with database.session_factory() as session:
+            running = set(
+                session.scalars(
+                    select(EventDelivery.id).where(
+                        EventDelivery.id.in_(ids), EventDelivery.status == DeliveryStatus.RUNNING.value
+                    )
+                )
+            )
+        self.published = [task for task in self.published if running.intersection(task[1])]
+
+
 class CeleryRunner(Runner):
-    """Publishes due deliveries as `haina.events.run_deliveries` tasks for Celery workers, at
-    most `settings.event_tasks_in_flight` unfinished at a time.
+    """Publishes due deliveries as `haina.events.run_deliveries` tasks for Celery workers, in two
+    lanes: records (the pushes to store) on the `haina.records` queue and reactions on
+    `haina.events`, each with at most a few tasks unfinished at a time.
 
     The limit is what makes batches: while the workers are busy, due deliveries wait in the
     database and the next free slot takes up to `event_batch_size` of them at once, instead of
     every poll publishing the one or two pushes that arrived since the last (a queue of tiny
-    tasks, each paying a batch's fixed cost, that falls ever further behind).
+    tasks, each paying a batch's fixed cost, that falls ever further behind). The lanes keep a
+    backlog of reactions from delaying new pushes: a worker that takes the records queue (the
+    default worker takes both, records first; a dedicated `haina worker --queues haina.records`
+    is never busy with reactions) stores a push while the reactions wait their turn.
     """
 
     def __init__(
@@ -230,52 +269,54 @@ class CeleryRunner(Runner):
         lease_seconds: float = CELERY_LEASE_SECONDS,
         tasks_in_flight: int | None = None,
     ) -> None:
-        from haina.core.events.celery_app import EVENTS_QUEUE, create_celery_app
+        from haina.core.events.celery_app import EVENTS_QUEUE, RECORDS_QUEUE, create_celery_app
 
         super().__init__(database, registry=registry, poll_seconds=poll_seconds, lease_seconds=lease_seconds)
         self.app = app or create_celery_app(database.settings)
-        self.queue = queue or EVENTS_QUEUE
         self.tasks_in_flight = tasks_in_flight or database.settings.event_tasks_in_flight
-        # Published tasks not yet seen finished: (publish time, their delivery ids).
-        self._published: list[tuple[float, list[str]]] = []
+        # One queue given (tests): both lanes publish to it.
+        self.lanes = (
+            _Lane("records", RECORDS, queue or RECORDS_QUEUE, max(1, self.tasks_in_flight // 2)),
+            _Lane("reactions", REACTIONS, queue or EVENTS_QUEUE, self.tasks_in_flight),
+        )
+
+    def poll_once(self) -> int:
+        with self.database.unit_of_work() as session:
+            fan_out(session, registry=self.registry)
+        handed = 0
+        for lane in self.lanes:
+            room = (
+                lane.free_slots(self.database, self.lease_seconds) * self.database.settings.event_batch_size
+            )
+            if room <= 0:
+                continue
+            with self.database.unit_of_work() as session:
+                delivery_ids = claim_due(
+                    session, limit=room, lease_seconds=self.lease_seconds, priority=lane.priority
+                )
+            if delivery_ids:
+                self._publish(lane, delivery_ids)
+                handed += len(delivery_ids)
+        return handed
 
     def _free_slots(self) -> int:
-        if len(self._published) >= self.tasks_in_flight:  # only then is it worth a query
-            self._forget_finished()
-        return self.tasks_in_flight - len(self._published)
+        return sum(lane.free_slots(self.database, self.lease_seconds) for lane in self.lanes)
 
     def _room(self) -> int:
         return self._free_slots() * self.database.settings.event_batch_size
 
-    def _forget_finished(self) -> None:
-        """Drop the tasks whose deliveries are no longer running (done, failed, or taken over
-        after their lease ran out), and any older than their lease (a lost message)."""
-        if not self._published:
-            return
-        expired = time.monotonic() - self.lease_seconds
-        self._published = [task for task in self._published if task[0] > expired]
-        ids = [delivery_id for _, part in self._published for delivery_id in part]
-        if not ids:
-            return
-        with self.database.session_factory() as session:
-            running = set(
-                session.scalars(
-                    select(EventDelivery.id).where(
-                        EventDelivery.id.in_(ids), EventDelivery.status == DeliveryStatus.RUNNING.value
-                    )
-                )
-            )
-        self._published = [task for task in self._published if running.intersection(task[1])]
-
     def _hand_over(self, delivery_ids: list[str]) -> None:
+        self._publish(self.lanes[1], delivery_ids)
+
+    def _publish(self, lane: _Lane, delivery_ids: list[str]) -> None:
         from haina.core.events.celery_app import RUN_DELIVERIES_TASK
 
         size = self.database.settings.event_batch_size
-        slots = max(1, self.tasks_in_flight - len(self._published))
+        slots = max(1, lane.limit - len(lane.published))
         for part in chunks(delivery_ids, slots, size):
             # If publishing fails part-way, the unpublished ones come due again with their lease.
-            self.app.send_task(RUN_DELIVERIES_TASK, args=[part], queue=self.queue)
-            self._published.append((time.monotonic(), part))
+            self.app.send_task(RUN_DELIVERIES_TASK, args=[part], queue=lane.queue)
+            lane.published.append((time.monotonic(), part))
 
 
 def start_runner(settings: Settings, database: Database) -> Runner:
