@@ -76,6 +76,14 @@ class _Job:
             self.notify()
 
 
+def _outcome(answer: WebhookAnswer, job: _Job) -> service.WebhookOutcome:
+    """The platform's ack for a committed push, counting what was new and what a duplicate."""
+    stored = sum(job.new)
+    return service.WebhookOutcome(
+        answer.status, answer.body, answer.content_type, stored, len(job.new) - stored
+    )
+
+
 class WebhookIntake:
     """One writer thread per process; `receive` is called from request threads."""
 
@@ -142,10 +150,7 @@ class WebhookIntake:
             raise IntakeUnavailable("the push could not be stored in time; the platform will retry")
         if job.error is not None:
             raise IntakeUnavailable(f"the push could not be stored: {job.error}") from job.error
-        stored = sum(job.new)
-        return service.WebhookOutcome(
-            answer.status, answer.body, answer.content_type, stored, len(job.new) - stored
-        )
+        return _outcome(answer, job)
 
     async def receive_async(
         self,
@@ -189,12 +194,7 @@ class WebhookIntake:
             await asyncio.wait_for(asyncio.shield(committed), ANSWER_TIMEOUT_SECONDS)
         except TimeoutError:
             return None
-        if job.error is not None:
-            return None
-        stored = sum(job.new)
-        return service.WebhookOutcome(
-            answer.status, answer.body, answer.content_type, stored, len(job.new) - stored
-        )
+        return None if job.error is not None else _outcome(answer, job)
 
     def _ordinary(
         self,
