@@ -14,10 +14,13 @@ whole) stays exactly as it is.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
 
 PREFIX = "/webhooks/"
 PLATFORM_MAX = 16  # as the route's path parameters
@@ -37,9 +40,13 @@ class WebhookFastPath:
             return
         chunks, ended, fits = await _read_body(receive, self.max_body_bytes)
         if fits:
-            outcome = await intake.receive_async(
-                target[0], target[1], "POST", _query(scope), _headers(scope), b"".join(chunks)
-            )
+            try:
+                outcome = await intake.receive_async(
+                    target[0], target[1], "POST", _query(scope), _headers(scope), b"".join(chunks)
+                )
+            except Exception:  # noqa: BLE001 - the route then answers, and says what failed
+                logger.exception("the webhook fast path failed; the route takes the push")
+                outcome = None
             if outcome is not None:
                 if outcome.stored:
                     _wake_runner(scope)
