@@ -20,6 +20,8 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from haina.connections.webhooks import wake_runner
+
 logger = logging.getLogger(__name__)
 
 PREFIX = "/webhooks/"
@@ -49,7 +51,7 @@ class WebhookFastPath:
                 outcome = None
             if outcome is not None:
                 if outcome.stored:
-                    _wake_runner(scope)
+                    wake_runner(scope.get("app"))
                 await _answer(send, outcome.status, outcome.body, outcome.content_type)
                 return
         await self.app(scope, _replaying(chunks, ended, receive), send)
@@ -77,12 +79,6 @@ def _intake(scope: Scope) -> Any:
     return getattr(state, "webhook_intake", None)
 
 
-def _wake_runner(scope: Scope) -> None:
-    runner = getattr(getattr(scope.get("app"), "state", None), "event_runner", None)
-    if runner is not None:
-        runner.wake()
-
-
 def _query(scope: Scope) -> dict[str, str]:
     # As the route reads it (Starlette's query params): blanks kept, the last value wins.
     return dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
@@ -92,7 +88,7 @@ def _headers(scope: Scope) -> dict[str, str]:
     # As the route reads it (dict of Starlette's headers): lower-case names, the first value wins.
     found: dict[str, str] = {}
     for name, value in scope.get("headers", []):
-        found.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+        found.setdefault(name.decode("latin-1"), value.decode("latin-1"))  # ASGI names are lower-case
     return found
 
 

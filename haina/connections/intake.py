@@ -76,6 +76,27 @@ class _Job:
             self.notify()
 
 
+def _serves(known: _Known, platform: str) -> bool:
+    return known.platform == platform and known.is_active
+
+
+def _verified(
+    known: _Known,
+    platform: str,
+    method: str,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    body: bytes,
+) -> WebhookAnswer | None:
+    """The connector's reading of a push that verifies; None for one rejected or unreadable."""
+    try:
+        return service.connector_for(platform).receive_webhook(
+            known.credentials, method, query, headers, body
+        )
+    except Exception:  # noqa: BLE001 - the ordinary path records why
+        return None
+
+
 def _outcome(answer: WebhookAnswer, job: _Job) -> service.WebhookOutcome:
     """The platform's ack for a committed push, counting what was new and what a duplicate."""
     stored = sum(job.new)
@@ -114,6 +135,10 @@ class WebhookIntake:
             self._thread.join(timeout)
             self._thread = None
 
+    @property
+    def _running(self) -> bool:
+        return self._thread is not None and not self._stopping.is_set()
+
     # ── request side ────────────────────────────────────────────────────────────────────────
 
     def receive(
@@ -128,12 +153,10 @@ class WebhookIntake:
         ip: str = "",
     ) -> service.WebhookOutcome:
         known = self._connection(connection_id)
-        if known is None or known.platform != platform or not known.is_active:
+        if known is None or not _serves(known, platform):
             raise NotFound(f"no active {platform} connection {connection_id}", code="unknown_connection")
-        connector = service.connector_for(platform)
-        try:
-            answer = connector.receive_webhook(known.credentials, method, query, headers, body)
-        except Exception:  # noqa: BLE001 - rejected or unreadable: the ordinary path says how
+        answer = _verified(known, platform, method, query, headers, body)
+        if answer is None:  # rejected or unreadable: the ordinary path says how
             return self._ordinary(platform, connection_id, method, query, headers, body, ip)
         if not answer.items:
             return service.WebhookOutcome(answer.status, answer.body, answer.content_type)
@@ -143,7 +166,7 @@ class WebhookIntake:
         self, known: _Known, platform: str, connection_id: str, answer: WebhookAnswer
     ) -> service.WebhookOutcome:
         job = _Job(service.pushed_items(known.tenant_id, platform, connection_id, answer))
-        if self._thread is None or self._stopping.is_set():
+        if not self._running:
             raise IntakeUnavailable("the webhook intake is not running")
         self._jobs.put(job)
         if not job.done.wait(ANSWER_TIMEOUT_SECONDS):
@@ -164,14 +187,10 @@ class WebhookIntake:
         """`receive` on the event loop, for pushes that verify on a cached connection; None for
         anything else (the caller then takes the ordinary route, which says what went wrong)."""
         known = self._cached(connection_id)
-        if known is None or known.platform != platform or not known.is_active:
+        if known is None or not _serves(known, platform) or not self._running:
             return None
-        if self._thread is None or self._stopping.is_set():
-            return None
-        connector = service.connector_for(platform)
-        try:
-            answer = connector.receive_webhook(known.credentials, method, query, headers, body)
-        except Exception:  # noqa: BLE001 - rejected or unreadable: the ordinary route says how
+        answer = _verified(known, platform, method, query, headers, body)
+        if answer is None:  # rejected or unreadable: the ordinary route says how
             return None
         if not answer.items:
             return service.WebhookOutcome(answer.status, answer.body, answer.content_type)

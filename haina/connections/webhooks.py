@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Path, Request
 from fastapi.concurrency import run_in_threadpool
@@ -53,7 +53,8 @@ async def raw_body(request: Request) -> bytes:
 RawBody = Annotated[bytes, Depends(raw_body)]
 
 
-def _wake_runner(app: FastAPI) -> None:
+def wake_runner(app: Any) -> None:
+    """Poll the event runner now, so a stored push is processed at once."""
     runner = getattr(app.state, "event_runner", None)
     if runner is not None:
         runner.wake()
@@ -84,7 +85,7 @@ def _answer(
                 ip=client_ip(request),
             )
     if outcome.stored:
-        background.add_task(_wake_runner, request.app)
+        background.add_task(wake_runner, request.app)
     return Response(content=outcome.body, status_code=outcome.status, media_type=outcome.content_type)
 
 

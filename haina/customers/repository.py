@@ -15,7 +15,6 @@ from sqlalchemy import (
     JSON,
     Column,
     ColumnElement,
-    Engine,
     MetaData,
     Row,
     Select,
@@ -77,10 +76,7 @@ PROBED_TABLES = ("orders", "buyer_identities", "refunds", "contacts", "customer_
 def refresh_statistics(session: Session, tables: Sequence[str] = PROBED_TABLES) -> list[str]:
     """ANALYZE the probed tables that outgrew their statistics (see haina.core.statistics);
     PostgreSQL only, outside the caller's transaction, at most every few seconds per process."""
-    engine = session.get_bind()
-    if not isinstance(engine, Engine):
-        engine = engine.engine
-    return statistics.refresh(engine, tables)
+    return statistics.refresh(session.get_bind().engine, tables)
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -112,14 +112,7 @@ class Runner(ABC):
         """Fan out, claim what there is room for and hand it over; returns how many were handed."""
         with self.database.unit_of_work() as session:
             fan_out(session, registry=self.registry)
-        room = self._room()
-        if room <= 0:
-            return 0
-        with self.database.unit_of_work() as session:
-            delivery_ids = claim_due(session, limit=room, lease_seconds=self.lease_seconds)
-        if delivery_ids:
-            self._hand_over(delivery_ids)
-        return len(delivery_ids)
+        return self._take_due()
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -140,12 +133,8 @@ class Runner(ABC):
                 self._stopping.wait(gap)
 
     @abstractmethod
-    def _room(self) -> int:
-        """How many deliveries this runner can take now."""
-
-    @abstractmethod
-    def _hand_over(self, delivery_ids: list[str]) -> None:
-        """Run (or enqueue) the claimed deliveries."""
+    def _take_due(self) -> int:
+        """Claim the due deliveries there is room for and run (or enqueue) them; how many."""
 
     def _is_idle(self) -> bool:
         return True
@@ -177,6 +166,16 @@ class ThreadRunner(Runner):
         because the loop only claims what a free thread can start at once."""
         super().stop(timeout)
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _take_due(self) -> int:
+        room = self._room()
+        if room <= 0:
+            return 0
+        with self.database.unit_of_work() as session:
+            delivery_ids = claim_due(session, limit=room, lease_seconds=self.lease_seconds)
+        if delivery_ids:
+            self._hand_over(delivery_ids)
+        return len(delivery_ids)
 
     def _room(self) -> int:
         with self._lock:
@@ -280,9 +279,7 @@ class CeleryRunner(Runner):
             _Lane("reactions", REACTIONS, queue or EVENTS_QUEUE, self.tasks_in_flight),
         )
 
-    def poll_once(self) -> int:
-        with self.database.unit_of_work() as session:
-            fan_out(session, registry=self.registry)
+    def _take_due(self) -> int:
         handed = 0
         for lane in self.lanes:
             room = (
@@ -298,15 +295,6 @@ class CeleryRunner(Runner):
                 self._publish(lane, delivery_ids)
                 handed += len(delivery_ids)
         return handed
-
-    def _free_slots(self) -> int:
-        return sum(lane.free_slots(self.database, self.lease_seconds) for lane in self.lanes)
-
-    def _room(self) -> int:
-        return self._free_slots() * self.database.settings.event_batch_size
-
-    def _hand_over(self, delivery_ids: list[str]) -> None:
-        self._publish(self.lanes[1], delivery_ids)
 
     def _publish(self, lane: _Lane, delivery_ids: list[str]) -> None:
         from haina.core.events.celery_app import RUN_DELIVERIES_TASK
