@@ -63,9 +63,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    type_coerce,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from haina.core.clock import SHANGHAI
@@ -91,6 +89,10 @@ MAX_LIST = 200  # values in one in / not_in list
 MAX_TEXT = 64
 MAX_DAYS = 3650
 MAX_NUMBER = 10**12
+# The batch's "latest order" key: a fixed-width UTC stamp to the microsecond, then the order id
+# (32 hex digits), then the value, which starts at this 1-based position.
+LATEST_STAMP = "YYYYMMDDHH24MISSUS"
+LATEST_VALUE_AT = 20 + 32 + 1
 
 PAID_STATUSES = (
     OrderStatus.PAID.value,
@@ -589,18 +591,23 @@ class _Compiler:
         tested per order (EXISTS, for a few customers) or, `lines_hashed`, as one hashed set of
         the tenant's matching order ids (a batch chunk looks at most orders)."""
         since, until = self.window(params)
-        tests: list[ColumnElement[bool]] = [Order.status.in_(PAID_STATUSES), Order.paid_at.is_not(None)]
+        # Cheapest and most selective first: a batch evaluates these per order in every FILTER
+        # (AND stops at the first false), and a window leaves out most orders with one timestamp
+        # comparison, before the status is compared with four strings. A bound on paid_at also
+        # says it is not null.
+        tests: list[ColumnElement[bool]] = []
         if since is not None:
             tests.append(Order.paid_at >= since)
         if until is not None:
             tests.append(Order.paid_at < until)
+        if since is None and until is None:
+            tests.append(Order.paid_at.is_not(None))
         if params.get("platforms"):
             tests.append(Order.platform.in_(params["platforms"]))
+        tests.append(Order.status.in_(PAID_STATUSES))
         line_tests = []
         if params.get("product"):
-            line_tests.append(
-                func.lower(OrderLine.title).contains(params["product"].lower(), autoescape=True)
-            )
+            line_tests.append(_contains(OrderLine.title, params["product"]))
         if params.get("sku"):
             line_tests.append(or_(OrderLine.sku_id == params["sku"], OrderLine.outer_sku == params["sku"]))
         if line_tests and lines_hashed:
@@ -978,8 +985,17 @@ class _Compiler:
         tests = self.order_tests({})
 
         def latest() -> Any:
-            ordered = postgresql.aggregate_order_by(column, Order.paid_at.desc(), Order.id.desc())
-            return type_coerce(func.array_agg(ordered).filter(and_(*tests)), postgresql.ARRAY(column.type))[1]
+            # The value of the latest paid order (greatest paid_at, then id — as the event
+            # path's row_number), as a plain max() over "paid_at (20 digits) || id (32 hex) ||
+            # value" in byte order: an ordered array_agg sorts every customer's orders apart,
+            # which took a sixth of the batch at 1M customers.
+            key = (
+                func.to_char(func.timezone("UTC", Order.paid_at), LATEST_STAMP)
+                .concat(Order.id)
+                .concat(column)
+                .collate("C")
+            )
+            return func.substr(func.max(key).filter(and_(*tests)), LATEST_VALUE_AT)
 
         value = self.fact("latest", column.key, latest, column.type)
         op = _NEGATIVE.get(leaf.op, leaf.op)
@@ -1114,12 +1130,21 @@ def _holds(op: str, value: Any, actual: Any) -> bool:
     }[op]
 
 
+def _contains(column: Any, text: str) -> ColumnElement[bool]:
+    """`column` contains `text`, ignoring case. Text with no letter that has a case (product
+    words in Chinese: 面膜) is matched as it is: no character lowers to a Chinese one, so lower()
+    of every title — a third of a batch's scan of the order lines — would change nothing."""
+    if text.lower() == text.upper():
+        return column.contains(text, autoescape=True)  # type: ignore[no-any-return]
+    return func.lower(column).contains(text.lower(), autoescape=True)  # type: ignore[no-any-return]
+
+
 def _string_test(column: Any, op: str, value: Any) -> ColumnElement[bool]:
     if op in ("in", "not_in"):
         test = column.in_(list(value))
         return test if op == "in" else not_(test)  # type: ignore[no-any-return]
     if op == "contains":
-        return func.lower(column).contains(str(value).lower(), autoescape=True)  # type: ignore[no-any-return]
+        return _contains(column, str(value))
     return column == value if op == "=" else column != value  # type: ignore[no-any-return]
 
 

@@ -64,7 +64,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, aliased
 
-from haina.core import clock
+from haina.core import clock, statistics
 from haina.core.database import Database
 from haina.core.errors import InvalidInput, NotFound
 from haina.core.events.outbox import emit
@@ -646,6 +646,11 @@ def _run_together(
                     .execution_options(synchronize_session=False)
                 )
                 _finish(session, tenant_id, rule.evaluation_id, EvaluationStatus.DONE, "")
+        # A first run adds millions of carriers: the next one (and every has_tag test) would
+        # be planned on statistics that say the table is small — an index scan and an on-disk
+        # sort of 5M carriers where a hash aggregate takes half the time. Analysed here when a
+        # tenth changed, as autovacuum would later (or never, where it is off).
+        statistics.refresh(database.engine, ("customer_tags", "tag_changes"), force=True)
     return [*ended, *rules]
 
 

@@ -198,6 +198,50 @@ def test_facts_mean_what_the_event_path_means(database: Database) -> None:
                 assert {row[0] for row in rows if row[index + 1]} == wanted, rule
 
 
+def test_the_latest_order_is_the_same_one_on_both_paths(database: Database) -> None:
+    """Province/city of the latest paid order: the batch's max() of a sortable key picks what the
+    event path's ORDER BY paid_at DESC, id DESC picks — a microsecond apart, and on an exact tie."""
+    clock.freeze(NOW)
+    with database.unit_of_work() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            pytest.skip("per-customer facts are the PostgreSQL batch path")
+        apart, tied, late_unpaid = (b.customer(session, TENANT) for _ in range(3))
+        moment = NOW - timedelta(days=3, microseconds=250)
+        b.order(session, TENANT, apart, paid_at=moment, province="广东省", city="广州市")
+        b.order(
+            session,
+            TENANT,
+            apart,
+            paid_at=moment + timedelta(microseconds=1),
+            province="浙江省",
+            city="杭州市",
+        )
+        for province, city in (("广东省", "广州市"), ("北京市", "北京市"), ("浙江省", "杭州市")):
+            b.order(session, TENANT, tied, paid_at=moment, province=province, city=city)
+        b.order(session, TENANT, late_unpaid, paid_at=moment, province="北京市", city="北京市")
+        b.order(session, TENANT, late_unpaid, paid_at=NOW, status="closed", province="广东省", city="广州市")
+        session.flush()
+        rules = [
+            {"field": "province", "op": "=", "value": value} for value in ("广东省", "浙江省", "北京市")
+        ] + [{"field": "city", "op": "in", "value": ["杭州市", "北京市"]}]
+        compiled = [conditions.validate(rule) for rule in rules]
+        scope = conditions.Range("")
+        together = conditions.batch_tests_for(session, TENANT, compiled, scope=scope)
+        statement = (
+            select(Customer.id, *(test.label(f"r{index}") for index, test in enumerate(together.tests)))
+            .select_from(Customer)
+            .outerjoin(together.facts, together.facts.c.customer_id == Customer.id)
+            .where(Customer.tenant_id == TENANT)
+        )
+        rows = session.execute(statement).all()
+        for index, rule in enumerate(rules):
+            wanted = expected(session, TENANT, rule)
+            assert {row[0] for row in rows if row[index + 1]} == wanted, rule
+        assert apart in expected(session, TENANT, rules[1])  # 1 µs later wins
+        assert late_unpaid in expected(session, TENANT, rules[2])  # a closed order is not paid
+        assert sum(tied in expected(session, TENANT, rule) for rule in rules[:3]) == 1
+
+
 def test_a_run_of_all_rules_agrees_with_the_event_path(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
