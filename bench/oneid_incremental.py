@@ -8,7 +8,8 @@
 2. oneid.identities_per_s — the backlog is resolved the way the dispatcher does it: due
    deliveries in micro-batches (200 at a time, the default `event_batch_size`), each batch one
    `resolve_records` call in its own transaction. identities/s = identity nodes created ÷ the
-   seconds until nothing is due. Baseline in the same run: a batch `rebuild` of the same tenant
+   seconds until nothing is due (with the probabilistic matcher, as configured; `--rules-only`
+   without it). Baseline in the same run: a batch `rebuild` of the same tenant
    from scratch (nodes deleted first); `oneid.incremental_to_rebuild` is the ratio of the times.
 3. sidebar.query_p50_ms / p99_ms — `profile.sidebar()` (what the sidebar page renders) for 200
    WeCom contacts of the merchant.
@@ -59,6 +60,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="300 people")
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead of PostgreSQL")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database (its name is printed)")
+    parser.add_argument(
+        "--rules-only",
+        action="store_true",
+        help="without the probabilistic matcher (HAINA_ONEID_MATCHER=false)",
+    )
     args = parser.parse_args()
     people = 300 if args.quick else args.people
 
@@ -74,7 +80,7 @@ def main() -> None:
     from haina.core.tenancy.service import get_or_create_tenant
     from haina.customers import service as records
     from haina.customers import tasks
-    from haina.customers.identity import profile, service
+    from haina.customers.identity import matcher, profile, seam, service
     from haina.customers.identity.models import Customer, IdentityLink, IdentityNode, OrderOwner
     from haina.customers.models import BuyerIdentity, Contact
     from haina.platforms.canonical import BuyerIdentity as CanonicalIdentity
@@ -111,6 +117,8 @@ def main() -> None:
         with database.unit_of_work() as session:
             tenant_id = get_or_create_tenant(session, "bench", "压测商户").id
         tenant = TenantFixture(id=tenant_id, slug="bench")
+        if args.rules_only:
+            matcher.disable()
         clock.freeze(NOW)
         world = generate_world(SEED, people, start=HISTORY_END)
         started = time.perf_counter()
@@ -215,6 +223,7 @@ def main() -> None:
 
         print(
             f"people {people:,}; synced in {sync_seconds:.1f} s; {nodes:,} identities, {customers:,} customers"
+            f"; matcher {'on' if seam.link_proposer() is not None else 'off'}"
         )
         print(
             f"incremental: {batches} batches of ≤{BATCH} events, {incremental_seconds:.2f} s; rebuild {rebuild_seconds:.2f} s"

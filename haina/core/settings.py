@@ -78,10 +78,11 @@ class Settings(BaseSettings):
     # per `haina worker`, x2 so none waits for the next poll). Work beyond that waits in the
     # database and is taken in bigger batches when a task finishes.
     event_tasks_in_flight: int = Field(default=4, ge=1, le=256)
-    # OneID: let the probabilistic matcher propose links beyond the deterministic rules. Off by
-    # default while incremental candidates are narrower than a rebuild's blocking (the two
-    # would then disagree); `haina oneid rebuild` with it on finds more (see the issue note).
-    oneid_matcher: bool = False
+    # OneID: let the probabilistic matcher propose links beyond the deterministic rules. Its
+    # candidates come from an index of blocking keys and its weights are fixed, so incremental
+    # resolution and `haina oneid rebuild` propose the same links; after turning it on for a
+    # tenant with history, run `haina oneid rebuild` once to fill that index.
+    oneid_matcher: bool = True
     # Tags: minutes between recomputations of each tenant's RFM scores and lifecycle stages.
     lifecycle_refresh_minutes: float = Field(default=10.0, gt=0)
 

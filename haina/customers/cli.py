@@ -27,7 +27,8 @@ def rebuild(
     tenant: Annotated[str | None, typer.Option(help="tenant slug (default: every active tenant)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
 ) -> None:
-    """Re-derive every identity from the stored orders and contacts and resolve them again.
+    """Re-derive every identity from the stored orders and contacts and resolve them again (and
+    refill the matcher's index of blocking keys: run it once after turning the matcher on).
     Idempotent: a second run changes nothing; people's merges, unmerges and review decisions stay."""
     from sqlalchemy import select
 

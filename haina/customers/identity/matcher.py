@@ -1,12 +1,22 @@
-"""The probabilistic matcher (haina.customers.matching) as the resolver's `LinkProposer`.
+"""The probabilistic matcher (haina.customers.matching) as the resolver's `IndexedProposer`.
 
-Switched on by HAINA_ONEID_MATCHER=true (seam.link_proposer builds it then), or for this
-process by `enable()` / `disable()`. Batch (a rebuild: records are their own candidates) runs the matcher's
-`link` over every record; incremental resolution scores each new record against its candidates
-with `score_candidates`. The matcher's decision is translated onto the tenant's thresholds: a
-"merge" pair is proposed at the auto-merge threshold or its probability (whichever is higher),
-a "review" pair at the review threshold or its probability (kept below auto-merge); the graph's
-guard rails then decide, as for any link.
+On unless HAINA_ONEID_MATCHER=false (seam.link_proposer builds it then), or for this process by
+`enable()` / `disable()`.
+
+Candidates: records sharing one of the matcher's blocking keys (`blocking_keys`, the rules of
+`chinese_customer_settings`), computed record-locally so that the resolver can keep them in an
+index: incremental resolution looks a new record's keys up there, a rebuild groups every record's
+keys, and both reach the same pairs.
+
+Weights: the comparisons' hand-set priors (m, u and the prior λ of `MatchModel.from_priors`), in
+batch and incremental alike. Not weights trained by EM: those depend on which records a run is
+given, so a rebuild would re-weigh what incremental resolution decided, and the two would
+disagree; the priors are fixed, reviewed with the comparisons, and give each pair a score that
+depends on its two records only. (`haina oneid link` on a CSV still trains its own model.)
+
+Decisions per pair (no clustering here; the identity graph owns the clusters and its guard rails
+apply): a "merge" pair is proposed at the auto-merge threshold or its probability (whichever is
+higher), a "review" pair at the review threshold or its probability (kept below auto-merge).
 """
 
 from __future__ import annotations
@@ -14,8 +24,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from haina.customers import matching
 from haina.customers.identity import seam
 from haina.customers.identity.resolver import Thresholds
+from haina.customers.matching.blocking import pairs_sharing_text
 
 RULE = "probabilistic"
 
@@ -48,27 +60,40 @@ def _score(decision: str, probability: float, thresholds: Thresholds) -> float |
 class MatcherProposer:
     def __init__(self, thresholds: Thresholds | None = None) -> None:
         self.thresholds = thresholds or Thresholds()
+        self.settings = matching.chinese_customer_settings(record_local=True)
+        self.model = matching.MatchModel.from_priors(self.settings.comparisons)
+        self.max_block_size = self.settings.max_block_size
+
+    def blocking_keys(self, records: Sequence[seam.MatchRecord]) -> list[list[str]]:
+        if not records:
+            return []
+        return matching.blocking_keys([_row(record) for record in records], self.settings)
+
+    def score_pairs(
+        self, records: Sequence[seam.MatchRecord], pairs: Sequence[tuple[int, int]]
+    ) -> list[seam.ProposedLink]:
+        if not pairs:
+            return []
+        left = [pair[0] for pair in pairs]
+        right = [pair[1] for pair in pairs]
+        rows = [_row(record) for record in records]
+        links = []
+        for pair in matching.score_pairs(rows, left, right, self.model, self.settings):
+            score = _score(pair.decision, pair.probability, self.thresholds)
+            if score is not None:
+                links.append(self._link(pair, score))
+        return links
 
     def __call__(
         self, records: Sequence[seam.MatchRecord], candidates: Sequence[seam.MatchRecord]
     ) -> Iterable[seam.ProposedLink]:
-        from haina.customers.matching import link, score_candidates
-
-        links: list[seam.ProposedLink] = []
-        if candidates is records or not candidates:
-            result = link([_row(record) for record in records])
-            for pair in result.pairs:
-                score = _score(pair.decision, pair.probability, self.thresholds)
-                if score is not None:
-                    links.append(self._link(pair, score))
-            return links
-        rows = [_row(candidate) for candidate in candidates]
-        for record in records:
-            for pair in score_candidates(_row(record), rows):
-                score = _score(pair.decision, pair.probability, self.thresholds)
-                if score is not None:
-                    links.append(self._link(pair, score))
-        return links
+        """Pairs sharing a blocking key among `records`, or between `records` and `candidates`
+        (blocks counted among the records given)."""
+        known = {record.record_id for record in records}
+        everything = [*records, *(record for record in candidates if record.record_id not in known)]
+        left, right = pairs_sharing_text(self.blocking_keys(everything), self.max_block_size)
+        pairs = [(a, b) for a, b in zip(left.tolist(), right.tolist(), strict=True) if a < len(records)]
+        return self.score_pairs(everything, pairs)
 
     @staticmethod
     def _link(pair: Any, score: float) -> seam.ProposedLink:

@@ -213,3 +213,20 @@ class IdentitySettings(Base):
     max_cluster_nodes: Mapped[int]
     max_accounts_per_key: Mapped[int]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdentityBlockKey(Base):
+    """The matcher's blocking keys of each record (an anchor node, as `MatchRecord`), so that
+    incremental resolution finds a new record's candidates by index, the same pairs a rebuild
+    makes by grouping every record's keys. `key` is a digest of the key text (the text holds a
+    name or an address: only the digest is kept)."""
+
+    __tablename__ = "identity_block_keys"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "node_id", "key"),
+        Index("ix_identity_block_keys_tenant_id_key", "tenant_id", "key"),
+    )
+
+    tenant_id: Mapped[str] = mapped_column(String(32))
+    node_id: Mapped[str] = mapped_column(ID)
+    key: Mapped[str] = mapped_column(String(32))

@@ -7,7 +7,22 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, and_, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import (
+    Row,
+    String,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from haina.core.repository import TenantRepository
@@ -15,6 +30,7 @@ from haina.customers.identity.models import (
     Customer,
     CustomerMerge,
     CustomerStatus,
+    IdentityBlockKey,
     IdentityLink,
     IdentityNode,
     IdentityReview,
@@ -115,6 +131,17 @@ class NodeRepository(BulkRepository[IdentityNode]):
         found: list[IdentityNode] = []
         for part in chunks(list(ids)):
             found.extend(self.session.scalars(self.scoped().where(IdentityNode.id.in_(part))))
+        return found
+
+    def columns_by_id(self, columns: Sequence[str], ids: Sequence[str]) -> dict[str, Row[Any]]:
+        """Plain rows (id and these columns) of the nodes with these ids, by `id IN (…)`: a
+        tenant's first resolution grows the table faster than its statistics, and a per-id probe
+        planned on "empty" statistics scans the table once per id."""
+        selected = [self.table.c.id, *(self.table.c[name] for name in columns)]
+        found: dict[str, Row[Any]] = {}
+        for part in chunks(list(ids)):
+            for row in self.session.execute(self.scoped(select(*selected)).where(self.table.c.id.in_(part))):
+                found[row.id] = row
         return found
 
     def of_customers(self, customer_ids: Sequence[str]) -> list[IdentityNode]:
@@ -225,6 +252,21 @@ class LinkRepository(BulkRepository[IdentityLink]):
         )
         expire_loaded(self.session, IdentityLink)
 
+    def set_scores(self, scores: dict[str, float]) -> None:
+        if not scores:
+            return
+        table = self.table
+        statement = (
+            update(table)
+            .where(table.c.tenant_id == bindparam("t_id"), table.c.id == bindparam("l_id"))
+            .values(score=bindparam("new_score"))
+        )
+        self.session.execute(
+            statement,
+            [{"t_id": self.tenant_id, "l_id": key, "new_score": score} for key, score in scores.items()],
+        )
+        expire_loaded(self.session, IdentityLink)
+
     def delete_ids(self, ids: Sequence[str]) -> None:
         self.delete_where_in("id", list(ids))
         expire_loaded(self.session, IdentityLink)
@@ -246,6 +288,95 @@ class LinkRepository(BulkRepository[IdentityLink]):
         )
         self.session.execute(statement)
         expire_loaded(self.session, IdentityLink)
+
+
+class BlockKeyRepository(BulkRepository[IdentityBlockKey]):
+    """The matcher's blocking keys per record (see IdentityBlockKey)."""
+
+    model = IdentityBlockKey
+    conflict_columns = ("tenant_id", "node_id", "key")
+
+    def of_nodes(self, node_ids: Sequence[str]) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for row in self.rows_where_in("node_id", list(node_ids)):
+            found.setdefault(row.node_id, set()).add(row.key)
+        return found
+
+    def apply(self, removed: Sequence[tuple[str, str]], added: Sequence[tuple[str, str]]) -> None:
+        """Delete and insert (node, key) rows: a record's keys rarely change, so a batch writes
+        only what did."""
+        table = self.table
+        if removed and is_postgresql(self.session):
+            pairs = (
+                func.unnest(
+                    bindparam("nodes", [node for node, _ in removed], type_=postgresql.ARRAY(String())),
+                    bindparam("keys", [key for _, key in removed], type_=postgresql.ARRAY(String())),
+                )
+                .table_valued("node_id", "key")
+                .render_derived()
+                .alias("gone")
+            )
+            self.session.execute(
+                delete(table).where(
+                    table.c.tenant_id == self.tenant_id,
+                    table.c.node_id == pairs.c.node_id,
+                    table.c.key == pairs.c.key,
+                )
+            )
+        elif removed:
+            statement = delete(table).where(
+                table.c.tenant_id == self.tenant_id,
+                table.c.node_id == bindparam("b_node"),
+                table.c.key == bindparam("b_key"),
+            )
+            self.session.execute(statement, [{"b_node": node, "b_key": key} for node, key in removed])
+        self.insert([{"tenant_id": self.tenant_id, "node_id": node, "key": key} for node, key in added])
+
+    def replace_all(self, keys: Mapping[str, Iterable[str]]) -> None:
+        """The tenant's whole index becomes `keys` (node → keys)."""
+        self.session.execute(delete(self.table).where(self.table.c.tenant_id == self.tenant_id))
+        rows = [
+            {"tenant_id": self.tenant_id, "node_id": node_id, "key": key}
+            for node_id, node_keys in keys.items()
+            for key in sorted(set(node_keys))
+        ]
+        for part in chunks(rows, 50_000):
+            self.insert(list(part))
+
+    def holders(self, keys: Sequence[str], limit: int) -> dict[str, list[str]]:
+        """Per key, the nodes holding it: all of them, or `limit` of them when more do (one
+        index probe per key, so a common key costs `limit` rows, not its thousands)."""
+        found: dict[str, list[str]] = {key: [] for key in keys}
+        table = self.table
+        for part in chunks(sorted(found), 400):
+            if is_postgresql(self.session):
+                wanted = (
+                    func.unnest(bindparam("keys", list(part), type_=postgresql.ARRAY(String())))
+                    .table_valued("key")
+                    .render_derived()
+                    .alias("wanted")
+                )
+                probe = (
+                    select(table.c.node_id)
+                    .where(table.c.tenant_id == self.tenant_id, table.c.key == wanted.c.key)
+                    .limit(limit)
+                    .lateral("probe")
+                )
+                statement: Any = select(wanted.c.key, probe.c.node_id).select_from(wanted).join(probe, true())
+            else:
+                statement = union_all(
+                    *(
+                        select(table.c.key, table.c.node_id)
+                        .where(table.c.tenant_id == self.tenant_id, table.c.key == key)
+                        .limit(limit)
+                        .subquery()
+                        .select()
+                        for key in part
+                    )
+                )
+            for key, node_id in self.session.execute(statement):
+                found[key].append(node_id)
+        return found
 
 
 class OrderOwnerRepository(BulkRepository[OrderOwner]):
@@ -482,15 +613,6 @@ def delete_stale_links(session: Session, tenant_id: str, keep: set[str]) -> int:
     for part in chunks(stale):
         session.execute(delete(table).where(table.c.tenant_id == tenant_id, table.c.id.in_(part)))
     return len(stale)
-
-
-def matcher_link_ids(session: Session, tenant_id: str) -> set[str]:
-    """Links the matcher proposed (evidence 'matcher'), whatever was decided about them."""
-    table: Table = IdentityLink.__table__  # type: ignore[assignment]
-    rows = session.execute(
-        select(table.c.id).where(table.c.tenant_id == tenant_id, table.c.evidence_type == "matcher")
-    )
-    return {row.id for row in rows}
 
 
 def count_active_customers(session: Session, tenant_id: str) -> int:

@@ -10,7 +10,9 @@ a strong one that contradicts it. A link joins two clusters only if every guard 
 * per-kind limits (at most 3 phone hashes…) and the cluster cap (`max_cluster_nodes`);
 * blocked keys: a shared key (a phone, a masked phone + initial, a unionid) that ties more than
   `max_accounts_per_key` accounts together is blocked before anything is decided, so one bad
-  key cannot snowball into a giant cluster;
+  key cannot snowball into a giant cluster; nor can the matcher's pairs get round it: a
+  proposed link between two nodes that both name one blocked key (two buyers with a parcel
+  locker's phone) is refused too, since that agreement carried the matcher's score;
 * weak kinds (a device id) never join anything on their own.
 
 Links scored below the auto-merge threshold go to review instead; a person's merge (`manual`)
@@ -62,6 +64,7 @@ class GraphLink:
     reason: str = ""
     evidence_count: int = 1
     decided_by: str = ""
+    is_proposed: bool = False  # scored by the matcher, not shown by a record
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,21 @@ def blocked_keys(nodes: dict[str, GraphNode], links: Iterable[GraphLink], limit:
     }
 
 
+def _blocked_neighbours(
+    nodes: dict[str, GraphNode], links: Iterable[GraphLink], blocked: set[str]
+) -> dict[str, set[str]]:
+    """Per node, the blocked keys a record showed it with (links of the rules, not the matcher)."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for link in links:
+        if link.is_proposed or link.node_a not in nodes or link.node_b not in nodes:
+            continue
+        if link.node_a in blocked:
+            found[link.node_b].add(link.node_a)
+        if link.node_b in blocked:
+            found[link.node_a].add(link.node_b)
+    return found
+
+
 def decide(
     nodes: dict[str, GraphNode],
     links: list[GraphLink],
@@ -153,6 +171,7 @@ def decide(
         if link.status == LinkStatus.CANNOT_LINK.value and link.node_a in nodes and link.node_b in nodes:
             clusters[link.node_a].partners.add(link.node_b)
             clusters[link.node_b].partners.add(link.node_a)
+    blocked_named = _blocked_neighbours(nodes, links, blocked)
 
     def find(node_id: str) -> str:
         root = node_id
@@ -210,6 +229,9 @@ def decide(
             outcome.decisions[link.id] = Decision(LinkStatus.WEAK.value, "weak_key")
             continue
         if link.node_a in blocked or link.node_b in blocked:
+            outcome.decisions[link.id] = Decision(LinkStatus.REFUSED.value, "over_linking_key")
+            continue
+        if link.is_proposed and blocked_named.get(link.node_a, set()) & blocked_named.get(link.node_b, set()):
             outcome.decisions[link.id] = Decision(LinkStatus.REFUSED.value, "over_linking_key")
             continue
         if left == right:

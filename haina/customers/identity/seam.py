@@ -13,13 +13,19 @@ rest of the tenant, it returns scored pairs. The resolver stores each pair as an
 The matcher (haina.customers.matching, pure functions) is adapted to this protocol by one small
 function and registered with `set_link_proposer(...)`; nothing else changes. With no proposer
 registered, resolution is deterministic only.
+
+A proposer that also says which pairs it would score (`IndexedProposer`: blocking keys per record,
+and a pair scorer) lets incremental resolution agree with a rebuild: the resolver keeps every
+record's keys in an index and scores exactly the pairs that share a key, in a batch of new records
+as in a rebuild of everything. A plain `LinkProposer` sees only the records being resolved (their
+own candidates) incrementally, and every record in a rebuild.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,24 @@ class LinkProposer(Protocol):
         ...
 
 
+@runtime_checkable
+class IndexedProposer(LinkProposer, Protocol):
+    """A proposer whose candidate pairs are the records sharing a blocking key, with a score that
+    depends on the two records only; keys held by more than `max_block_size` records pair nothing."""
+
+    max_block_size: int
+
+    def blocking_keys(self, records: Sequence[MatchRecord]) -> list[list[str]]:
+        """Per record, its blocking keys as text, the same whichever records come with it."""
+        ...
+
+    def score_pairs(
+        self, records: Sequence[MatchRecord], pairs: Sequence[tuple[int, int]]
+    ) -> Iterable[ProposedLink]:
+        """The given pairs (indexes into `records`) the proposer thinks may be one person."""
+        ...
+
+
 _UNSET: Any = object()
 _proposer: Any = _UNSET
 
@@ -85,7 +109,7 @@ def reset_link_proposer() -> None:
 
 def link_proposer() -> LinkProposer | None:
     """The registered proposer; unregistered, the probabilistic matcher when the settings turn
-    it on (HAINA_ONEID_MATCHER=true), else none (deterministic rules only)."""
+    it on (HAINA_ONEID_MATCHER, on by default), else none (deterministic rules only)."""
     global _proposer
     if _proposer is _UNSET:
         from haina.core.settings import get_settings
@@ -105,8 +129,13 @@ def propose_links(
     chosen = proposer if proposer is not None else link_proposer()
     if chosen is None or not records:
         return []
+    return unique_links(chosen(records, candidates))
+
+
+def unique_links(links: Iterable[ProposedLink]) -> list[ProposedLink]:
+    """Each pair once (its best score), without self-pairs."""
     seen: dict[tuple[str, str], ProposedLink] = {}
-    for link in chosen(records, candidates):
+    for link in links:
         if link.left == link.right:
             continue
         key = (min(link.left, link.right), max(link.left, link.right))

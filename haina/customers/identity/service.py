@@ -2,7 +2,8 @@
 (`rebuild`), both idempotent, both ending in the same `_resolve_scope`.
 
 The steps: read the records' facts → derive nodes and links (rules.derive) → store them (new
-ones inserted, nothing duplicated) → ask the matcher for scored pairs (seam.propose_links) →
+ones inserted, nothing duplicated) → ask the matcher for scored pairs (proposals.py: the same
+pairs, by blocking key, in a batch as in a rebuild) →
 decide a closed scope of the graph (resolver.decide) → map clusters onto customers
 (resolver.assign_customers) → write what changed: node → customer, order owners, the
 `customer_id` mirrors on buyer identities and contacts, new customers, merges (with both sides'
@@ -31,7 +32,7 @@ from haina.core.crypto import DecryptionError, FieldCipher, cipher_for
 from haina.core.database import new_id
 from haina.core.settings import Settings
 from haina.customers import repository as records_repository
-from haina.customers.identity import repository, rules, seam
+from haina.customers.identity import proposals, repository, rules, seam
 from haina.customers.identity.models import (
     Customer,
     CustomerMerge,
@@ -227,7 +228,7 @@ def _store_derived(
     now = clock.now()
     stored = _Stored()
     nodes = repository.NodeRepository(session, tenant_id)
-    existing = nodes.rows_by_id(("label", "display", "value_encrypted"), list(derived.nodes))
+    existing = nodes.columns_by_id(("label", "display", "value_encrypted"), list(derived.nodes))
     new_rows: list[dict[str, Any]] = []
     refreshed: list[dict[str, Any]] = []
     for spec in derived.nodes.values():
@@ -305,40 +306,6 @@ def _store_derived(
     return stored
 
 
-def _store_proposals(
-    session: Session, tenant_id: str, proposals: Sequence[seam.ProposedLink], thresholds: Thresholds
-) -> set[str]:
-    """Matcher pairs at or above the review threshold, as links; returns their node ids."""
-    now = clock.now()
-    rows: list[dict[str, Any]] = []
-    touched: set[str] = set()
-    for proposal in proposals:
-        if proposal.score < thresholds.review:
-            continue
-        first, second = sorted((proposal.left, proposal.right))
-        rows.append(
-            {
-                "id": rules.link_id(tenant_id, first, second, proposal.rule),
-                "tenant_id": tenant_id,
-                "node_a": first,
-                "node_b": second,
-                "rule": proposal.rule,
-                "score": float(proposal.score),
-                "status": LinkStatus.PENDING.value,
-                "reason": "",
-                "evidence_type": "matcher",
-                "evidence_id": "",
-                "evidence_count": 1,
-                "decided_by": "",
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-        touched.update((first, second))
-    repository.LinkRepository(session, tenant_id).insert_ignoring(rows)
-    return touched
-
-
 # ---------------------------------------------------------------------------------------------
 # Resolving
 
@@ -369,13 +336,34 @@ def resolve_records(
     result.nodes_created, result.links_created = stored.nodes_created, stored.links_created
     thresholds = thresholds_for(session, tenant_id)
     seeds = set(derived.nodes)
-    if seam.link_proposer() is not None:
-        anchors = set(derived.order_anchor.values()) | set(derived.contact_anchor.values())
-        records = match_records(session, tenant_id, sorted(anchors))
-        candidates = candidate_records(session, tenant_id, records)
-        seeds |= _store_proposals(session, tenant_id, seam.propose_links(records, candidates), thresholds)
+    proposer = seam.link_proposer()
+    if proposer is not None:
+        seeds |= _propose_for_batch(session, tenant_id, proposer, derived, thresholds)
     _resolve_scope(session, tenant_id, seeds, thresholds, result, derived=derived, emit_resolved=True)
     return result
+
+
+def _propose_for_batch(
+    session: Session,
+    tenant_id: str,
+    proposer: seam.LinkProposer,
+    derived: rules.Derived,
+    thresholds: Thresholds,
+) -> set[str]:
+    """The matcher's links for the records this batch changed (see proposals.py); returns the
+    nodes whose links were added, changed or dropped, to decide with the batch."""
+    changed = set(derived.order_anchor.values()) | set(derived.contact_anchor.values())
+    # An order that now anchors elsewhere leaves its old anchor's record changed (or gone).
+    owners = repository.OrderOwnerRepository(session, tenant_id).for_orders(sorted(derived.order_anchor))
+    changed |= {
+        row.node_id for order_id, row in owners.items() if row.node_id != derived.order_anchor[order_id]
+    }
+    proposed = proposals.propose_changed(session, tenant_id, proposer, changed, derived.order_anchor)
+    link_ids, touched = proposals.store(session, tenant_id, proposed.links, thresholds)
+    touched |= {node_id for link in proposed.links for node_id in (link.left, link.right)}
+    if proposed.is_complete:
+        touched |= proposals.replace_links(session, tenant_id, proposed.scored, link_ids)
+    return touched
 
 
 def rebuild(session: Session, tenant_id: str, *, settings: Settings | None = None) -> ResolveResult:
@@ -395,22 +383,12 @@ def rebuild(session: Session, tenant_id: str, *, settings: Settings | None = Non
     keep = set(stored.link_ids)
     proposer = seam.link_proposer()
     if proposer is not None:
-        keep |= repository.matcher_link_ids(session, tenant_id)
+        # Every record against every other, with the pairs incremental resolution would score;
+        # pairs the matcher no longer proposes are dropped with the other stale links.
+        proposed = proposals.propose_all(session, tenant_id, proposer, derived.order_anchor)
+        keep |= proposals.store(session, tenant_id, proposed.links, thresholds)[0]
     repository.delete_stale_links(session, tenant_id, keep)
     _resolve_scope(session, tenant_id, None, thresholds, result, derived=derived, emit_resolved=False)
-    if proposer is not None:
-        # The matcher sees the records as the rules left them (owners, labels), then the graph
-        # is decided again with its pairs; pairs it no longer proposes are dropped.
-        records = match_records(session, tenant_id, None)
-        proposals = seam.propose_links(records, records)
-        _store_proposals(session, tenant_id, proposals, thresholds)
-        keep = set(stored.link_ids) | {
-            rules.link_id(tenant_id, proposal.left, proposal.right, proposal.rule)
-            for proposal in proposals
-            if proposal.score >= thresholds.review
-        }
-        repository.delete_stale_links(session, tenant_id, keep)
-        _resolve_scope(session, tenant_id, None, thresholds, result, derived=derived, emit_resolved=False)
     return result
 
 
@@ -441,6 +419,18 @@ def _expand_scope(session: Session, tenant_id: str, seeds: set[str]) -> tuple[li
             found.setdefault(node.id, node)
         add_customers_of(added)
         links = links_repo.touching(sorted(found))
+    # The blocked keys the scope's nodes name (they belong to no customer): the matcher's links
+    # between two nodes naming one are refused, in a batch as in a rebuild.
+    named = {
+        endpoint
+        for link in links
+        if link.reason == "over_linking_key"
+        for endpoint in (link.node_a, link.node_b)
+        if endpoint not in found
+    }
+    for node in nodes_repo.by_ids(sorted(named)) if named else []:
+        if node.is_blocked:
+            found.setdefault(node.id, node)
     inside = [link for link in links if link.node_a in found and link.node_b in found]
     return list(found.values()), inside
 
@@ -489,6 +479,7 @@ def _resolve_scope(
             link.reason,
             link.evidence_count,
             link.decided_by,
+            is_proposed=link.evidence_type == proposals.MATCHER_EVIDENCE,
         )
         for link in link_rows
     ]
@@ -819,140 +810,6 @@ def describe(nodes: Sequence[IdentityNode]) -> tuple[str, str, str]:
         + sorted({node.display for node in nodes if node.display})
     )
     return best[:100], (phones[0] if phones else "")[:32], " ".join(word for word in words if word)[:4000]
-
-
-# ---------------------------------------------------------------------------------------------
-# Records for the matcher
-
-
-def match_records(session: Session, tenant_id: str, node_ids: Sequence[str] | None) -> list[seam.MatchRecord]:
-    """Anchor nodes as the matcher sees them (None: every anchor of the tenant): the latest order's
-    receiver details, or the contact's name."""
-    from sqlalchemy import select
-
-    from haina.customers.identity.models import OrderOwner
-    from haina.customers.models import Order
-
-    statement = (
-        select(
-            OrderOwner.node_id,
-            OrderOwner.customer_id,
-            Order.platform,
-            Order.receiver_name,
-            Order.receiver_phone_masked,
-            Order.receiver_phone_hash,
-            Order.receiver_province,
-            Order.receiver_city,
-            Order.receiver_district,
-            Order.receiver_street,
-            Order.created_at,
-        )
-        .join(Order, (Order.tenant_id == OrderOwner.tenant_id) & (Order.id == OrderOwner.order_id))
-        .where(OrderOwner.tenant_id == tenant_id)
-    )
-    rows: list[Any] = []
-    if node_ids is None:
-        rows = list(session.execute(statement))
-    else:
-        for part in records_repository.chunks(list(node_ids)):
-            rows.extend(session.execute(statement.where(OrderOwner.node_id.in_(part))))
-    latest: dict[str, Any] = {}
-    for row in rows:
-        held = latest.get(row.node_id)
-        if held is None or row.created_at > held.created_at:
-            latest[row.node_id] = row
-    nodes = {node.id: node for node in repository.NodeRepository(session, tenant_id).by_ids(sorted(latest))}
-    records = [
-        seam.MatchRecord(
-            record_id=node_id,
-            source=row.platform,
-            customer_id=row.customer_id,
-            name=row.receiver_name,
-            phone=row.receiver_phone_masked,
-            phone_hash=row.receiver_phone_hash or "",
-            province=row.receiver_province,
-            city=row.receiver_city,
-            district=row.receiver_district,
-            address=row.receiver_street,
-            platform_uid=nodes[node_id].value
-            if node_id in nodes and rules.is_account_kind(nodes[node_id].kind)
-            else "",
-        )
-        for node_id, row in sorted(latest.items())
-    ]
-    return records + _contact_records(session, tenant_id, node_ids)
-
-
-def _contact_records(
-    session: Session, tenant_id: str, node_ids: Sequence[str] | None
-) -> list[seam.MatchRecord]:
-    """WeCom contacts as the matcher sees them: the name a guide wrote, the customer's phone."""
-    nodes_repo = repository.NodeRepository(session, tenant_id)
-    if node_ids is None:
-        contacts = [node for node in nodes_repo.all() if node.kind == Kind.WECOM_EXTERNAL_USERID]
-    else:
-        contacts = [
-            node for node in nodes_repo.by_ids(list(node_ids)) if node.kind == Kind.WECOM_EXTERNAL_USERID
-        ]
-    customers = sorted({node.customer_id for node in contacts if node.customer_id})
-    phones: dict[str, IdentityNode] = {}
-    for node in nodes_repo.of_customers(customers) if customers else []:
-        if node.kind == Kind.PHONE_HASH and node.customer_id and node.customer_id not in phones:
-            phones[node.customer_id] = node
-    records = []
-    for node in sorted(contacts, key=lambda item: item.id):
-        phone = phones.get(node.customer_id or "")
-        records.append(
-            seam.MatchRecord(
-                record_id=node.id,
-                source="wecom",
-                customer_id=node.customer_id,
-                name=node.label,
-                phone=phone.display if phone is not None else "",
-                phone_hash=phone.value if phone is not None else "",
-                platform_uid=node.value,
-            )
-        )
-    return records
-
-
-def candidate_records(
-    session: Session, tenant_id: str, records: Sequence[seam.MatchRecord], *, limit: int = 500
-) -> list[seam.MatchRecord]:
-    """Records elsewhere in the tenant that share a blocking key with `records` (the name
-    initial and the last 4 phone digits, or the name initial and the city)."""
-    from sqlalchemy import select
-
-    from haina.customers.identity.models import OrderOwner
-    from haina.customers.models import Order
-
-    if not records:
-        return []
-    found: set[str] = set()
-    own = {record.record_id for record in records}
-    for record in records:
-        conditions = []
-        tail = record.phone[-4:] if record.phone and record.phone[-4:].isdigit() else ""
-        if tail:
-            conditions.append(Order.receiver_phone_masked.endswith(tail))
-        if record.city and record.name:
-            conditions.append(
-                (Order.receiver_city == record.city) & Order.receiver_name.startswith(record.name[:1])
-            )
-        if not conditions:
-            continue
-        from sqlalchemy import or_
-
-        statement = (
-            select(OrderOwner.node_id)
-            .join(Order, (Order.tenant_id == OrderOwner.tenant_id) & (Order.id == OrderOwner.order_id))
-            .where(OrderOwner.tenant_id == tenant_id, or_(*conditions))
-            .limit(limit)
-        )
-        found.update(node_id for node_id in session.scalars(statement) if node_id not in own)
-        if len(found) >= limit:
-            break
-    return match_records(session, tenant_id, sorted(found)[:limit])
 
 
 # ---------------------------------------------------------------------------------------------

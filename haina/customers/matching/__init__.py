@@ -38,6 +38,16 @@ Incremental scoring
         model from an earlier ``link`` or, without one, the comparisons' hand-set priors. Cluster
         guards are the caller's business here.
 
+    ``blocking_keys(records, settings=None) -> list[list[str]]``
+        Per record, its blocking keys as text (``"<rule>␟<value>"``): records sharing a key are
+        the pairs ``link`` compares. With ``chinese_customer_settings(record_local=True)`` a
+        record's keys and its comparisons depend on that record alone, so an index of the keys
+        finds a new record's candidates among earlier ones, the same pairs a batch would make.
+
+    ``score_pairs(records, left, right, model=None, settings=None) -> list[ScoredPair]``
+        The given pairs (indexes into ``records``) at or above the review line, decided one by
+        one (no clustering): what a graph that owns the clusters needs, in batch or one by one.
+
 Decisions
     ``MatchSettings.auto_merge_probability`` (0.99) and ``review_probability`` (0.5) are fixed,
     the same for every data set. Shared evidence (a household's device, its address) is capped
@@ -86,8 +96,10 @@ from haina.customers.matching.linker import (
     LinkResult,
     LinkStats,
     ScoredPair,
+    blocking_keys,
     link,
     score_candidates,
+    score_pairs,
 )
 from haina.customers.matching.model import MatchModel
 from haina.customers.matching.presets import RECORD_FIELDS, chinese_customer_settings, latin_person_settings
@@ -112,10 +124,12 @@ __all__ = [
     "ScoredPair",
     "SwapPair",
     "TextComparison",
+    "blocking_keys",
     "chinese_customer_settings",
     "device_comparison",
     "latin_person_settings",
     "link",
     "link_csv",
     "score_candidates",
+    "score_pairs",
 ]

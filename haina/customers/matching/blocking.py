@@ -3,11 +3,14 @@
 Everything is numpy on integer codes: records are sorted by key, and pairs at distance 1, 2, …
 inside a run of equal keys are taken until no run is that long, so the cost is the number of
 pairs made, not the number of records squared.
+
+The same keys as text (`key_texts`) mean the same in every run: an index of them finds a new
+record's candidates among records matched earlier (`pairs_sharing_text` is that lookup in bulk).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +75,55 @@ def pairs_sharing_key(keys: np.ndarray, max_block_size: int) -> tuple[np.ndarray
     left = np.concatenate(lefts)
     right = np.concatenate(rights)
     return np.minimum(left, right), np.maximum(left, right), skipped
+
+
+KEY_SEPARATOR = "\x1f"
+
+
+def _part_texts(features: Mapping[str, Features], part: KeyPart, words: Sequence[str]) -> list[str]:
+    column = features[part.comparison][part.feature]
+    if part.prefix is not None:
+        return [str(value)[: part.prefix] if value else "" for value in column]
+    if column.dtype == object:
+        return [str(value) for value in column]
+    if part.feature == "code" or part.feature.endswith("_code"):
+        return [words[code] if code != NULL else "" for code in column.tolist()]
+    return [str(number) if number != NULL else "" for number in column.tolist()]
+
+
+def key_texts(
+    features: Mapping[str, Features], vocabulary: Mapping[str, int], settings: MatchSettings
+) -> list[list[str]]:
+    """Per record, its blocking keys as text ("<rule>␟<part>␟…"), one per rule whose parts it all
+    has. Two records of one run share a key text exactly when `rule_keys` gives them one key;
+    unlike those integer keys, a text means the same in every run, so it can be stored."""
+    words = [""] * max(len(vocabulary) - 1, 0)
+    for word, code in vocabulary.items():
+        if code != NULL:
+            words[code] = word
+    count = len(next(iter(features.values()))["code"]) if features else 0
+    out: list[list[str]] = [[] for _ in range(count)]
+    for rule in settings.blocking_rules:
+        columns = [_part_texts(features, part, words) for part in rule.parts]
+        for index, parts in enumerate(zip(*columns, strict=True)):
+            if all(parts):
+                out[index].append(KEY_SEPARATOR.join((rule.name, *parts)))
+    return out
+
+
+def pairs_sharing_text(keys: Sequence[Sequence[str]], max_block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Record pairs (i < j, sorted, each once) sharing at least one key text, skipping texts held
+    by more than `max_block_size` records: the candidate pairs `candidate_pairs` would make."""
+    owners = np.fromiter((index for index, texts in enumerate(keys) for _ in texts), dtype=np.int64)
+    if len(owners) < 2:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    codes = encode([text for texts in keys for text in texts])[1]
+    # A record holds at most one text per rule, so two entries sharing a text are two records.
+    left, right, _ = pairs_sharing_key(codes, max_block_size)
+    left, right = owners[left], owners[right]
+    count = len(keys)
+    unique = _sorted_unique(np.minimum(left, right) * count + np.maximum(left, right))
+    return unique // count, unique % count
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:

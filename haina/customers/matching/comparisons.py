@@ -42,12 +42,14 @@ _VOCABULARY: ContextVar[dict[str, int] | None] = ContextVar("matching_vocabulary
 
 
 @contextmanager
-def shared_vocabulary() -> Iterator[None]:
+def shared_vocabulary() -> Iterator[dict[str, int]]:
     """Within the block, every `encode` draws from one vocabulary: equal strings get equal codes
-    in every feature of every comparison, so a value can be checked against another field's."""
-    token = _VOCABULARY.set({"": NULL})
+    in every feature of every comparison, so a value can be checked against another field's.
+    Yields the vocabulary (string → code), from which a code can be read back as its string."""
+    vocabulary = {"": NULL}
+    token = _VOCABULARY.set(vocabulary)
     try:
-        yield
+        yield vocabulary
     finally:
         _VOCABULARY.reset(token)
 
@@ -436,12 +438,17 @@ class IdentifierComparison(Comparison):
 
     Levels: exact; one edit apart (two full values); one full and one masked value that fits it
     (13812345678 / 138****5678); two masked values showing the same digits (weak: many people share
-    138****5678); different. `kind="phone"` normalises +86, spaces and dashes."""
+    138****5678); different. `kind="phone"` normalises +86, spaces and dashes.
+
+    The blocking feature `pattern_code` cuts full values the way the data's most common mask
+    shows them; `pattern_shape` fixes that cut instead (e.g. (3, 4)), so that a record's key does
+    not depend on which other records it is blocked with."""
 
     kind: Literal["phone", "generic"] = "generic"
     role: Role = "identifier"
     conflicts: bool = True
     typo_level: bool = True
+    pattern_shape: tuple[int, int] | None = None
     level_names: tuple[str, ...] = ("exact", "one_edit", "masked_fits_full", "same_masked", "different")
     prior_m: tuple[float, ...] = (0.85, 0.04, 0.04, 0.03, 0.04)
     prior_u: tuple[float, ...] = (0.000001, 0.00001, 0.00001, 0.0005, 0.999479)
@@ -491,6 +498,20 @@ class IdentifierComparison(Comparison):
             ]
             features[f"pattern_code_{index}"] = encode(cut)[1]
         features["pattern_code"] = features["pattern_code_0"]
+        if self.pattern_shape is not None and self.pattern_shape != shapes[0]:
+            prefix, suffix = self.pattern_shape
+            features["pattern_code"] = encode(
+                [
+                    (
+                        nz.visible_key(value, prefix, suffix)
+                        if part is None
+                        else f"{part.prefix}|{part.suffix}"
+                    )
+                    if value
+                    else ""
+                    for value, part in zip(values, parts, strict=True)
+                ]
+            )[1]
         features["shape_count"] = np.full(len(values), len(shapes), dtype=np.int64)
         return features
 
@@ -568,9 +589,13 @@ class ChineseAddressComparison(Comparison):
 
     Levels: same address (after folding 省/市/区/县, traditional characters, full-width digits);
     nearly the same (Indel similarity ≥ 0.85 on city + district + street, same city); same district;
-    same city; same province; different. A household shares an address, so the role is "shared"."""
+    same city; same province; different. A household shares an address, so the role is "shared".
+
+    A free-text address without a city is read with the help of the cities other records of the
+    run spell out, unless `infer_cities` is off (then a record reads the same in any company)."""
 
     role: Role = "shared"
+    infer_cities: bool = True
     max_weight: float | None = 6.0
     fields: tuple[str, ...] = ("province", "city", "address")
     level_names: tuple[str, ...] = (
@@ -595,12 +620,15 @@ class ChineseAddressComparison(Comparison):
             for record in records
         ]
         parsed = [nz.parse_chinese_address(*parts) for parts in raw]
-        # Cities other records spell out (深圳市) help read the ones that do not (广东深圳南山区…).
-        known = frozenset(address.city for address in parsed if len(address.city) >= 2)
-        parsed = [
-            nz.parse_chinese_address(*parts, known_cities=known) if not address.city and parts[2] else address
-            for parts, address in zip(raw, parsed, strict=True)
-        ]
+        if self.infer_cities:
+            # Cities other records spell out (深圳市) help read the ones that do not (广东深圳南山区…).
+            known = frozenset(address.city for address in parsed if len(address.city) >= 2)
+            parsed = [
+                nz.parse_chinese_address(*parts, known_cities=known)
+                if not address.city and parts[2]
+                else address
+                for parts, address in zip(raw, parsed, strict=True)
+            ]
         keys = [
             (address.city + address.district + nz.address_detail_key(address)) if address.detail else ""
             for address in parsed

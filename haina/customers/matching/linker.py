@@ -111,6 +111,7 @@ class Prepared:
     sources: np.ndarray  # integer codes
     source_names: list[str]
     features: dict[str, Features]
+    vocabulary: dict[str, int] = field(default_factory=dict)  # string → code, for every feature
 
 
 def _as_mapping(record: RecordLike) -> Mapping[str, Any]:
@@ -132,9 +133,9 @@ def prepare(records: Iterable[RecordLike], settings: MatchSettings) -> Prepared:
         raise ValueError(f"record ids ({settings.record_id_field}) must be unique")
     source_names = [str(row.get(settings.source_field) or "") for row in rows]
     _, source_codes = encode(source_names)
-    with shared_vocabulary():
+    with shared_vocabulary() as vocabulary:
         features = {comparison.name: comparison.features(rows) for comparison in settings.comparisons}
-    return Prepared(rows, record_ids, source_codes, source_names, features)
+    return Prepared(rows, record_ids, source_codes, source_names, features, vocabulary)
 
 
 def _swap_mask(
@@ -436,13 +437,68 @@ def score_candidates(
     prepared = prepare([record, *candidates], settings)
     right = np.arange(1, len(prepared.rows), dtype=np.int64)
     left = np.zeros(len(right), dtype=np.int64)
+    out = _scored_pairs(prepared, settings, model, left, right, keep_distinct=True)
+    out.sort(key=lambda item: (-item.weight, item.right_id))
+    return out
+
+
+def score_pairs(
+    records: Sequence[RecordLike],
+    left: Sequence[int] | np.ndarray,
+    right: Sequence[int] | np.ndarray,
+    model: MatchModel | None = None,
+    settings: MatchSettings | None = None,
+) -> list[ScoredPair]:
+    """Score the given pairs of records (indexes into `records`) and keep those at or above the
+    review line, decision merge / review; no clustering (the caller owns the clusters).
+
+    A pair's score depends only on its two records and the model, as long as the settings'
+    features are record-local: the same pair scores the same in a batch of 10 or of 10,000."""
+    from haina.customers.matching.presets import chinese_customer_settings
+
+    settings = settings or chinese_customer_settings()
+    model = model or MatchModel.from_priors(settings.comparisons)
+    _check_model(model, settings)
+    left_index = np.asarray(left, dtype=np.int64)
+    right_index = np.asarray(right, dtype=np.int64)
+    if not len(left_index):
+        return []
+    prepared = prepare(records, settings)
+    return _scored_pairs(prepared, settings, model, left_index, right_index, keep_distinct=False)
+
+
+def blocking_keys(records: Iterable[RecordLike], settings: MatchSettings | None = None) -> list[list[str]]:
+    """Per record, its blocking keys as text: records sharing one are the pairs `link` compares.
+
+    With record-local settings (`chinese_customer_settings(record_local=True)`) a record's keys
+    do not depend on the records it is given with, so they can be kept in an index and a new
+    record's candidates looked up there."""
+    from haina.customers.matching.blocking import key_texts
+    from haina.customers.matching.presets import chinese_customer_settings
+
+    settings = settings or chinese_customer_settings()
+    prepared = prepare(records, settings)
+    return key_texts(prepared.features, prepared.vocabulary, settings)
+
+
+def _scored_pairs(
+    prepared: Prepared,
+    settings: MatchSettings,
+    model: MatchModel,
+    left: np.ndarray,
+    right: np.ndarray,
+    *,
+    keep_distinct: bool,
+) -> list[ScoredPair]:
+    """Compare, score and decide pairs one by one (no clustering)."""
     levels = compare_pairs(prepared, settings, left, right)
     scores = score(model, levels, _term_frequencies(prepared, settings, model, left))
     mergeable, above_review = _decide(scores, settings)
+    kept = np.arange(len(left)) if keep_distinct else np.flatnonzero(mergeable | above_review)
     probability = scores.probability
-    evidence = _evidence(settings.comparisons, levels, scores, np.arange(len(right)))
+    evidence = _evidence(settings.comparisons, levels, scores, kept)
     out = []
-    for pair in range(len(right)):
+    for position, pair in enumerate(kept.tolist()):
         if mergeable[pair]:
             decision: Decision = "merge"
             reason = ""
@@ -457,14 +513,13 @@ def score_candidates(
             decision, reason = "distinct", ""
         out.append(
             ScoredPair(
-                prepared.record_ids[0],
-                prepared.record_ids[pair + 1],
+                prepared.record_ids[int(left[pair])],
+                prepared.record_ids[int(right[pair])],
                 round(float(scores.weight[pair]), 4),
                 float(probability[pair]),
                 decision,
                 reason,
-                evidence[pair],
+                evidence[position],
             )
         )
-    out.sort(key=lambda item: (-item.weight, item.right_id))
     return out

@@ -33,17 +33,22 @@ RECORD_FIELDS = (
 )
 
 
-def chinese_customer_settings(**changes: object) -> MatchSettings:
+def chinese_customer_settings(*, record_local: bool = False, **changes: object) -> MatchSettings:
     """Comparisons and blocking for Haina's customer records (fields in RECORD_FIELDS, and
     optionally phone_hash / email_hash: keyed hashes compared for equality only).
 
     Phones may be masked (138****5678); names compared by characters and by pinyin; addresses
     folded to province / city / district / street; a device or an address shared by a household
-    is capped and never merges two records alone."""
+    is capped and never merges two records alone.
+
+    `record_local`: every feature of a record (so its blocking keys, and its level against any
+    other record) depends on that record alone: full phones are cut 3 + 4 for the masked-phone
+    key, and no city is guessed from the cities other records spell out. Incremental matching
+    needs that, or a record would block and compare differently in a batch than in a rebuild."""
     settings = MatchSettings(
         comparisons=(
             NameComparison(name="name", term_frequency=True),
-            IdentifierComparison(name="phone", kind="phone"),
+            IdentifierComparison(name="phone", kind="phone", pattern_shape=(3, 4) if record_local else None),
             # Optional: the keyed hash of a full phone / email, where the graph keeps no plain value.
             IdentifierComparison(name="phone_hash", typo_level=False),
             IdentifierComparison(name="email_hash", typo_level=False, conflicts=False),
@@ -51,7 +56,7 @@ def chinese_customer_settings(**changes: object) -> MatchSettings:
             PlatformIdComparison(name="platform_uid"),
             # Two birth years (beyond a typo) are two people; clustering respects that.
             DateComparison(name="birth_date", conflicts=True),
-            ChineseAddressComparison(name="address"),
+            ChineseAddressComparison(name="address", infer_cities=not record_local),
             device_comparison(),
         ),
         blocking_rules=(

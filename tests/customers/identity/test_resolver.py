@@ -132,6 +132,26 @@ def test_an_over_linking_key_is_blocked_before_it_snowballs() -> None:
     assert {decision.reason for decision in outcome.decisions.values()} == {"over_linking_key"}
 
 
+def test_the_matcher_cannot_get_round_a_blocked_key() -> None:
+    nodes = {"locker": node("locker", Kind.PHONE_HASH, customer=None)}
+    nodes["locker"].is_blocked = True
+    links = []
+    for index in range(3):
+        name = f"buyer{index}"
+        nodes[name] = node(name, Kind.JD_BUYER, f"jd:J{index}")
+        links.append(link(name, "locker"))
+    # buyer0 and buyer1 both name the locker's phone; buyer1 and buyer2 as well, but buyer2's
+    # order showed the phone to nobody else: its deterministic link is not there.
+    links.pop()
+    links.append(link("buyer0", "buyer1", "probabilistic", 0.99, is_proposed=True))
+    links.append(link("buyer1", "buyer2", "probabilistic", 0.99, is_proposed=True))
+    outcome = decide(nodes, links, Thresholds())
+    refused = outcome.decisions["buyer0-buyer1-probabilistic"]
+    assert (refused.status, refused.reason) == (LinkStatus.REFUSED.value, "over_linking_key")
+    assert outcome.decisions["buyer1-buyer2-probabilistic"].status == LinkStatus.MERGED.value
+    assert frozenset({"buyer1", "buyer2"}) in {frozenset(members) for members in outcome.clusters}
+
+
 def test_one_external_userid_per_corp_and_one_buyer_id_per_shop() -> None:
     nodes = {
         "contact1": node("contact1", Kind.WECOM_EXTERNAL_USERID, "corp1"),
