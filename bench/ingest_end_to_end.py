@@ -32,9 +32,12 @@ pushes carry the whole trade, so each one yields an order with its lines).
    send→answer time is printed too. Client, server and worker share this machine's cores.
 
 4. sidebar.order_visible_p50_ms / p99_ms — on the same server, 2,000 more pushes (400 with
-   --quick) at a steady 200/s to a third connection; a watcher reads that tenant's committed
-   orders every 5 ms. Per order: ms from its push's answer until it is readable, which is when
-   the WeCom sidebar shows it for a known buyer (its query: bench/oneid_incremental.py).
+   --quick) at a steady 200/s to a third connection, sent by the same open-loop client; a
+   watcher looks up, by key, which of the next orders not seen yet are committed, every 5 ms.
+   Per order: ms from its push's answer until it is readable, which is when the WeCom sidebar
+   shows it for a known buyer (its query: bench/oneid_incremental.py). (Until 2026-11-24 the
+   pushes came from 8 httpx threads and the watcher re-read the tenant's every order each time:
+   both took CPU from the server they measured.)
 
 A scratch database haina_bench_<random> is created on HAINA_BENCH_PG_ADMIN_URL (default
 postgresql+psycopg://postgres@127.0.0.1:5432/postgres), migrated, and dropped at the end.
@@ -421,12 +424,18 @@ class LoadResult:
 
 
 def open_loop(
-    base_url: str, path: str, pushes: list[tuple[bytes, dict[str, str]]], rate: float, connections: int
+    base_url: str,
+    path: str,
+    pushes: list[tuple[bytes, dict[str, str]]],
+    rate: float,
+    connections: int,
+    answered: dict[int, float] | None = None,
 ) -> LoadResult:
     """Send push i at start + i/rate over `connections` keep-alive HTTP/1.1 connections (the
     first free one takes it). One asyncio thread with the requests' bytes prepared beforehand,
     so the client costs little of the cores it shares with the server; latency counts from the
-    scheduled time (a push waiting for a free connection counts)."""
+    scheduled time (a push waiting for a free connection counts). `answered`, when given, gets
+    each push's perf_counter() at its 200 answer, by index."""
     host, port = base_url.removeprefix("http://").rsplit(":", 1)
     prepared = [
         b"".join(
@@ -487,6 +496,8 @@ def open_loop(
                     streams = await asyncio.open_connection(host, int(port))
                 done = time.perf_counter()
                 if status == 200:
+                    if answered is not None:
+                        answered[index] = done
                     from_schedule.append((done - due) * 1000)
                     service_times.append((done - sent) * 1000)
                 else:
@@ -508,57 +519,42 @@ def order_visibility(
     database: Database,
     tenant_id: str,
 ) -> list[float]:
-    """Push → visible: each push (order external id, body, headers) is sent at `rate` from a few
-    threads and its answer time noted; a watcher reads the tenant's committed orders every 5 ms
-    and notes when each first shows. Returns, per order, ms from its push's answer to the
-    moment it was readable (what the sidebar reads: it shows an order of a known buyer as soon
-    as the order is committed)."""
-    answered: dict[str, float] = {}
-    seen: dict[str, float] = {}
+    """Push → visible: each push (order external id, body, headers) is sent at `rate` by the
+    open-loop client (`open_loop`, 8 connections) and its answer time noted; a watcher looks up
+    every 5 ms which of the next orders not seen yet are committed (by their key, so a look
+    costs the same at the first order and the last) and notes when each first shows. Returns,
+    per order, ms from its push's answer to the moment it was readable (what the sidebar reads:
+    it shows an order of a known buyer as soon as the order is committed)."""
+    answered: dict[int, float] = {}
+    seen: dict[int, float] = {}
     stop = threading.Event()
-    lock = threading.Lock()
+    index_of = {external_id: index for index, (external_id, _, _) in enumerate(pushes)}
 
     def watch() -> None:
-        query = text("SELECT external_id FROM orders WHERE tenant_id = :tenant")
+        query = text("SELECT external_id FROM orders WHERE tenant_id = :tenant AND external_id = ANY(:ids)")
+        waiting = 0  # pushes before this one have all been seen
         with database.engine.connect() as connection:
             while not stop.is_set():
-                now = time.perf_counter()
-                for (external_id,) in connection.execute(query, {"tenant": tenant_id}):
-                    seen.setdefault(external_id, now)
-                connection.rollback()
+                while waiting < len(pushes) and waiting in seen:
+                    waiting += 1
+                ids = [pushes[i][0] for i in range(waiting, min(len(pushes), waiting + 200)) if i not in seen]
+                if ids:
+                    rows = connection.execute(query, {"tenant": tenant_id, "ids": ids}).all()
+                    now = time.perf_counter()
+                    for (external_id,) in rows:
+                        seen.setdefault(index_of[external_id], now)
+                    connection.rollback()
                 time.sleep(0.005)
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    start = time.perf_counter() + 0.2
-    schedule = iter(range(len(pushes)))
-
-    def send() -> None:
-        with httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT_S, trust_env=False) as client:
-            while True:
-                with lock:
-                    index = next(schedule, None)
-                if index is None:
-                    return
-                delay = start + index / rate - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                external_id, body, headers = pushes[index]
-                response = client.post(path, content=body, headers=headers)
-                if response.status_code == 200:
-                    answered[external_id] = time.perf_counter()
-
-    senders = [threading.Thread(target=send) for _ in range(8)]
-    for thread in senders:
-        thread.start()
-    for thread in senders:
-        thread.join()
+    open_loop(base_url, path, [(body, headers) for _, body, headers in pushes], rate, 8, answered)
     deadline = time.perf_counter() + 60
-    while time.perf_counter() < deadline and not all(key in seen for key in answered):
+    while time.perf_counter() < deadline and not all(index in seen for index in answered):
         time.sleep(0.05)
     stop.set()
     watcher.join(timeout=5)
-    return [max(0.0, (seen[key] - answered[key]) * 1000) for key in answered if key in seen]
+    return [max(0.0, (seen[index] - answered[index]) * 1000) for index in answered if index in seen]
 
 
 def wait_processed(database: Database, timeout: float) -> float | None:
