@@ -22,8 +22,9 @@ pushes carry the whole trade, so each one yields an order with its lines).
    subprocess on a free 127.0.0.1 port, by default as deployed in production: HAINA_TASK_MODE=
    celery with two workers as the README deploys them on one machine — `haina worker --queues
    haina.records --concurrency 1` storing pushes and `haina worker --queues haina.events
-   --concurrency 2 --nice 10` running the reactions, yielding the CPU to the server — processing
-   the pushes while they arrive
+   --concurrency 1 --nice 10` running the reactions, yielding the CPU to the server — processing
+   the pushes while they arrive (`--reactions-concurrency 2` for two reactions processes: on
+   2 cores they finish no sooner and slow the sidebar, p50 ~85 vs ~65 ms at 200/s)
    (`--topology threads` keeps the embedded event threads in the server instead). Pushes are
    sent on an open-loop schedule at a fixed rate over keep-alive connections from one asyncio
    client thread (requests prepared beforehand, so the client takes little CPU) to a second
@@ -333,17 +334,18 @@ def server_environment(url: str, var_dir: Path, topology: str) -> dict[str, str]
     return environment
 
 
-def start_workers(url: str, var_dir: Path) -> list[subprocess.Popen[bytes]]:
+def start_workers(url: str, var_dir: Path, reactions: int) -> list[subprocess.Popen[bytes]]:
     """As the README deploys them on one machine: `haina worker --queues haina.records
-    --concurrency 1` (stores pushes) and `haina worker --queues haina.events --concurrency 2
-    --nice 10` (the reactions, yielding the CPU), on a scratch Redis database, emptied first."""
+    --concurrency 1` (stores pushes) and `haina worker --queues haina.events --concurrency
+    <reactions> --nice 10` (the reactions, yielding the CPU), on a scratch Redis database,
+    emptied first."""
     import redis
 
     redis.Redis.from_url(BROKER_URL).flushdb()
     processes = []
     for name, queues, concurrency, nice in (
         ("records", "haina.records", "1", []),
-        ("events", "haina.events", "2", WORKER_NICE),
+        ("events", "haina.events", str(reactions), WORKER_NICE),
     ):
         log = open(var_dir / f"worker-{name}.log", "wb")  # noqa: SIM115 - closed with the process
         command = [
@@ -621,6 +623,12 @@ def main() -> None:
         help="`haina worker --nice` of the reactions' worker (10, as the README advises on one machine)",
     )
     parser.add_argument(
+        "--reactions-concurrency",
+        type=int,
+        default=1,
+        help="processes of the reactions' worker (1, as the README advises on a 2-core machine)",
+    )
+    parser.add_argument(
         "--topology",
         choices=("celery", "threads"),
         default="celery",
@@ -687,7 +695,7 @@ def main() -> None:
             # 3. a real server under an open-loop push rate
             port = free_port()
             if args.topology == "celery":
-                workers = start_workers(url, Path(directory))
+                workers = start_workers(url, Path(directory), args.reactions_concurrency)
             server = start_server(url, Path(directory), port, Path(directory) / "server.log", args.topology)
             load = open_loop(
                 f"http://127.0.0.1:{port}",
@@ -748,7 +756,8 @@ def main() -> None:
         ok = len(load.from_schedule_ms)
         achieved = ok / load.elapsed_s if load.elapsed_s else 0.0
         where = (
-            "server + Celery workers (records 1 process, reactions 2 at nice 10)"
+            f"server + Celery workers (records 1 process, reactions {args.reactions_concurrency}"
+            f" at nice {args.worker_nice})"
             if args.topology == "celery"
             else "server with its event threads"
         )

@@ -77,20 +77,27 @@ class Runner(ABC):
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._statistics_thread: threading.Thread | None = None
 
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("runner already started")
-        self._thread = threading.Thread(target=self._loop, name=f"haina-{type(self).__name__}", daemon=True)
+        name = f"haina-{type(self).__name__}"
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
+        self._statistics_thread = threading.Thread(
+            target=self._statistics_loop, name=f"{name}-statistics", daemon=True
+        )
+        self._statistics_thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop polling and wait (up to `timeout`) for the loop; subclasses also wait for work."""
         self._stopping.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        for thread in (self._thread, self._statistics_thread):
+            if thread is not None:
+                thread.join(timeout)
+        self._thread = self._statistics_thread = None
 
     def wake(self) -> None:
         """Poll now instead of at the next tick (e.g. right after a request emitted events)."""
@@ -121,8 +128,6 @@ class Runner(ABC):
             polled = time.monotonic()
             try:
                 handed = self.poll_once()
-                # Pushes fill a new tenant's tables fast; plans must follow (every few seconds).
-                statistics.refresh(self.database.engine)
             except Exception:  # noqa: BLE001 - a database blip must not end the loop
                 logger.exception("event poll failed; trying again")
                 handed = 0
@@ -131,6 +136,16 @@ class Runner(ABC):
             gap = MIN_POLL_GAP_SECONDS - (time.monotonic() - polled)
             if gap > 0:
                 self._stopping.wait(gap)
+
+    def _statistics_loop(self) -> None:
+        """Pushes fill a new tenant's tables fast; plans must follow (every few seconds). On a
+        thread of its own: an ANALYZE of a big table takes a few hundred ms, which the poll
+        loop would otherwise add to every push waiting to be handed over."""
+        while not self._stopping.wait(statistics.CHECK_SECONDS):
+            try:
+                statistics.refresh(self.database.engine)
+            except Exception:  # noqa: BLE001 - a database blip must not end the loop
+                logger.exception("refreshing planner statistics failed; trying again")
 
     @abstractmethod
     def _take_due(self) -> int:
