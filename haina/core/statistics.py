@@ -37,11 +37,15 @@ _STALE = text(
 )
 
 
-def refresh(engine: Engine, tables: Sequence[str] = (), *, force: bool = False) -> list[str]:
+def refresh(
+    engine: Engine, tables: Sequence[str] = (), *, force: bool = False, vacuum: bool = False
+) -> list[str]:
     """ANALYZE each table (of `tables`, or of the whole schema when empty) in which more than a
     tenth of the rows (and at least a thousand) changed since its last analysis; PostgreSQL
     only. Checked at most every `CHECK_SECONDS` per engine and table list unless `force`;
-    returns the tables analysed."""
+    returns the tables analysed. `vacuum`: VACUUM (ANALYZE) them instead, for a caller that
+    has just written a big share of a table that will be read whole again: the first read
+    after a bulk write otherwise sets every row's hint bits (and writes every page) itself."""
     if engine.dialect.name != "postgresql":
         return []
     key = (str(engine.url), tuple(tables))
@@ -59,6 +63,7 @@ def refresh(engine: Engine, tables: Sequence[str] = (), *, force: bool = False) 
         for table in stale:
             # The name comes from pg_class, quoted as an identifier; never from input.
             quoted = '"' + str(table).replace('"', '""') + '"'
-            connection.execute(text(f"ANALYZE (SKIP_LOCKED) {quoted}"))
+            command = "VACUUM (ANALYZE, SKIP_LOCKED)" if vacuum else "ANALYZE (SKIP_LOCKED)"
+            connection.execute(text(f"{command} {quoted}"))
             analysed.append(str(table))
     return analysed

@@ -648,9 +648,11 @@ def _run_together(
                 _finish(session, tenant_id, rule.evaluation_id, EvaluationStatus.DONE, "")
         # A first run adds millions of carriers: the next one (and every has_tag test) would
         # be planned on statistics that say the table is small — an index scan and an on-disk
-        # sort of 5M carriers where a hash aggregate takes half the time. Analysed here when a
+        # sort of 5M carriers where a hash aggregate takes half the time — and would itself
+        # set the new rows' hint bits, writing every page it reads (the daily run at 1M: 11.5 s
+        # right after a first run, 8.7 s once vacuumed). Vacuumed and analysed here when a
         # tenth changed, as autovacuum would later (or never, where it is off).
-        statistics.refresh(database.engine, ("customer_tags", "tag_changes"), force=True)
+        statistics.refresh(database.engine, ("customer_tags", "tag_changes"), force=True, vacuum=True)
     return [*ended, *rules]
 
 

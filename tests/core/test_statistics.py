@@ -36,3 +36,25 @@ def test_a_table_that_changed_much_is_analysed_once_and_others_are_left_alone(da
 
     assert "stats_probe" not in statistics.refresh(database.engine, force=True)  # nothing new since
     assert statistics.refresh(database.engine) == []  # checked a moment ago: not again so soon
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_caller_that_wrote_a_big_share_can_have_it_vacuumed_too(database: Database) -> None:
+    with database.engine.connect() as connection:
+        connection.execute(text("CREATE TABLE stats_written (id INTEGER PRIMARY KEY)"))
+        connection.execute(text("INSERT INTO stats_written SELECT g FROM generate_series(1, 3000) g"))
+        connection.commit()
+        connection.execute(text("SELECT pg_stat_force_next_flush()"))
+        connection.commit()
+
+    assert statistics.refresh(database.engine, ("stats_written",), force=True, vacuum=True) == [
+        "stats_written"
+    ]
+    with database.engine.connect() as connection:
+        vacuumed = connection.execute(
+            text(
+                "SELECT vacuum_count, analyze_count FROM pg_stat_user_tables WHERE relname = 'stats_written'"
+            )
+        ).one()
+    assert (vacuumed.vacuum_count, vacuumed.analyze_count) == (1, 1)
+    assert analysed_rows(database, "stats_written") == 3000
