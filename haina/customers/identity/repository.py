@@ -238,32 +238,24 @@ class LinkRepository(BulkRepository[IdentityLink]):
         expire_loaded(self.session, IdentityLink)
 
     def set_counts(self, counts: dict[str, int]) -> None:
-        if not counts:
-            return
-        table = self.table
-        statement = (
-            update(table)
-            .where(table.c.tenant_id == bindparam("t_id"), table.c.id == bindparam("l_id"))
-            .values(evidence_count=bindparam("new_count"))
-        )
-        self.session.execute(
-            statement,
-            [{"t_id": self.tenant_id, "l_id": key, "new_count": count} for key, count in counts.items()],
-        )
-        expire_loaded(self.session, IdentityLink)
+        self._set_column("evidence_count", counts)
 
     def set_scores(self, scores: dict[str, float]) -> None:
-        if not scores:
+        self._set_column("score", scores)
+
+    def _set_column(self, column: str, values: Mapping[str, Any]) -> None:
+        """One column of the links with these ids (link id -> new value), one UPDATE per link."""
+        if not values:
             return
         table = self.table
         statement = (
             update(table)
             .where(table.c.tenant_id == bindparam("t_id"), table.c.id == bindparam("l_id"))
-            .values(score=bindparam("new_score"))
+            .values({column: bindparam("new_value")})
         )
         self.session.execute(
             statement,
-            [{"t_id": self.tenant_id, "l_id": key, "new_score": score} for key, score in scores.items()],
+            [{"t_id": self.tenant_id, "l_id": key, "new_value": value} for key, value in values.items()],
         )
         expire_loaded(self.session, IdentityLink)
 
