@@ -179,7 +179,9 @@ class BulkRepository(TenantRepository[ModelT]):
     def table(self) -> Table:
         return self.model.__table__  # type: ignore[attr-defined]
 
-    def _matching(self, columns: Sequence[Any], column: str, values: Sequence[str]) -> Any:
+    def _matching(
+        self, columns: Sequence[Any], column: str, values: Sequence[str], *, probe_each: bool = True
+    ) -> Any:
         """SELECT columns of this tenant's rows whose `column` is one of `values`.
 
         On PostgreSQL: one probe of the tenant-led key per value, by a LATERAL subquery kept
@@ -188,8 +190,11 @@ class BulkRepository(TenantRepository[ModelT]):
         scans all the tenant's rows instead, for every batch. Stale statistics can still pick
         the wrong tenant-led index for the probe itself; `refresh_statistics` keeps them current
         while a bulk load grows a table.
+
+        `probe_each=False`: the plain `IN (…)` everywhere, for a table whose per-value probe was
+        seen planned worse (identity nodes during a tenant's first resolution: a scan per id).
         """
-        if not is_postgresql(self.session):
+        if not probe_each or not is_postgresql(self.session):
             return self.scoped(select(*columns)).where(self.table.c[column].in_(values))
         keys = (
             func.unnest(bindparam("keys", list(values), type_=postgresql.ARRAY(String())))
@@ -201,12 +206,15 @@ class BulkRepository(TenantRepository[ModelT]):
         found = probe.offset(0).lateral("found")
         return select(found).select_from(keys).join(found, true())
 
-    def rows_by_id(self, columns: Sequence[str], ids: Sequence[str]) -> dict[str, Row[Any]]:
-        """The given columns of the rows with these ids (one query per 5,000 ids)."""
+    def rows_by_id(
+        self, columns: Sequence[str], ids: Sequence[str], *, probe_each: bool = True
+    ) -> dict[str, Row[Any]]:
+        """The given columns of the rows with these ids (one query per 5,000 ids; `probe_each`
+        as in `_matching`)."""
         found: dict[str, Row[Any]] = {}
         selected = [self.table.c.id, *(self.table.c[name] for name in columns)]
         for part in chunks(ids):
-            for row in self.session.execute(self._matching(selected, "id", part)):
+            for row in self.session.execute(self._matching(selected, "id", part, probe_each=probe_each)):
                 found[row.id] = row
         return found
 

@@ -91,8 +91,8 @@ def _node_rows(
     query): of these nodes, or of the order anchors and every contact when node_ids is None."""
     nodes = repository.NodeRepository(session, tenant_id)
     if node_ids is not None:
-        return nodes.columns_by_id(NODE_COLUMNS, list(node_ids))
-    found = nodes.columns_by_id(NODE_COLUMNS, list(anchors))
+        return nodes.rows_by_id(NODE_COLUMNS, list(node_ids), probe_each=False)
+    found = nodes.rows_by_id(NODE_COLUMNS, list(anchors), probe_each=False)
     columns = [IdentityNode.id, *(getattr(IdentityNode, name) for name in NODE_COLUMNS)]
     contacts = nodes.scoped(select(*columns)).where(IdentityNode.kind == Kind.WECOM_EXTERNAL_USERID)
     found.update((row.id, row) for row in session.execute(contacts))
@@ -141,8 +141,8 @@ def _contact_records(session: Session, tenant_id: str, contacts: Sequence[Any]) 
         contact_id: rules.node_id(tenant_id, Kind.PHONE_HASH, mobile_hash)
         for contact_id, mobile_hash in mobiles.items()
     }
-    phones = repository.NodeRepository(session, tenant_id).columns_by_id(
-        ("value", "display"), sorted(set(phone_ids.values()))
+    phones = repository.NodeRepository(session, tenant_id).rows_by_id(
+        ("value", "display"), sorted(set(phone_ids.values())), probe_each=False
     )
     records = []
     for contact_id, node in sorted(by_contact.items(), key=lambda item: item[1].id):

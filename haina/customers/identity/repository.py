@@ -133,17 +133,6 @@ class NodeRepository(BulkRepository[IdentityNode]):
             found.extend(self.session.scalars(self.scoped().where(IdentityNode.id.in_(part))))
         return found
 
-    def columns_by_id(self, columns: Sequence[str], ids: Sequence[str]) -> dict[str, Row[Any]]:
-        """Plain rows (id and these columns) of the nodes with these ids, by `id IN (…)`: a
-        tenant's first resolution grows the table faster than its statistics, and a per-id probe
-        planned on "empty" statistics scans the table once per id."""
-        selected = [self.table.c.id, *(self.table.c[name] for name in columns)]
-        found: dict[str, Row[Any]] = {}
-        for part in chunks(list(ids)):
-            for row in self.session.execute(self.scoped(select(*selected)).where(self.table.c.id.in_(part))):
-                found[row.id] = row
-        return found
-
     def of_customers(self, customer_ids: Sequence[str]) -> list[IdentityNode]:
         found: list[IdentityNode] = []
         for part in chunks(list(customer_ids)):

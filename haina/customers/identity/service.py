@@ -228,7 +228,9 @@ def _store_derived(
     now = clock.now()
     stored = _Stored()
     nodes = repository.NodeRepository(session, tenant_id)
-    existing = nodes.columns_by_id(("label", "display", "value_encrypted"), list(derived.nodes))
+    existing = nodes.rows_by_id(
+        ("label", "display", "value_encrypted"), list(derived.nodes), probe_each=False
+    )
     new_rows: list[dict[str, Any]] = []
     refreshed: list[dict[str, Any]] = []
     for spec in derived.nodes.values():
