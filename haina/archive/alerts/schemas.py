@@ -8,13 +8,14 @@ from pydantic import BaseModel, Field
 
 from haina.archive.alerts.models import ArchiveAlertNotification
 from haina.archive.alerts.service import SettingsView
+from haina.platforms.wecom.app_messages import AGENTID_MAX
 
 UserId = str
 
 
 class AlertSettingsIn(BaseModel):
     is_enabled: bool = True
-    agentid: int | None = Field(default=None, ge=1)
+    agentid: int | None = Field(default=None, ge=1, le=AGENTID_MAX)
     supervisor_userids: list[UserId] = Field(default_factory=list, max_length=50)
     notify_member: bool = True
     rule_recipients: dict[str, list[UserId]] = Field(default_factory=dict, max_length=200)

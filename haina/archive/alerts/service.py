@@ -119,7 +119,7 @@ def save_settings(
     actor: Actor | None = None,
 ) -> SettingsView:
     """Who is told about keyword alerts, and from which WeCom application (audited with `actor`)."""
-    if agentid is not None and agentid <= 0:
+    if agentid is not None and not app_messages.is_agentid(agentid):
         raise InvalidInput(
             "the agentid is a positive number",
             code="invalid_agentid",

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from haina.platforms.wecom.app_messages import AGENTID_MAX
+
 
 class LossAlertOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -42,7 +44,7 @@ class LossSettingsIn(BaseModel):
     supervisor_userids: list[str] = Field(default_factory=list, max_length=50)
     notify_customer_deleted: bool = True
     notify_staff_deleted: bool = True
-    agentid: int | None = Field(default=None, gt=0)
+    agentid: int | None = Field(default=None, gt=0, le=AGENTID_MAX)
 
 
 class LossSettingsOut(LossSettingsIn):

@@ -65,7 +65,7 @@ def save_settings(
     userids = list(dict.fromkeys(userid.strip() for userid in supervisor_userids if userid.strip()))
     if len(userids) > MAX_SUPERVISORS:
         raise InvalidInput(f"at most {MAX_SUPERVISORS} supervisors", code="too_many_supervisors")
-    if agentid is not None and agentid <= 0:
+    if agentid is not None and not app_messages.is_agentid(agentid):
         raise InvalidInput("the agentid is a positive number", code="invalid_agentid")
     row = repository.get_settings(session, tenant_id)
     if row is None:

@@ -7,6 +7,14 @@ from typing import Any
 
 from haina.platforms.wecom.client import WeComClient
 
+# WeCom's agentid is a 32-bit integer (an application's id, such as 1000002).
+AGENTID_MAX = 2**31 - 1
+
+
+def is_agentid(value: int) -> bool:
+    """Whether `value` can be an application's agentid (what the settings pages accept)."""
+    return 0 < value <= AGENTID_MAX
+
 
 @dataclass(frozen=True)
 class SendResult:

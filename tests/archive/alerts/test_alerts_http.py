@@ -100,6 +100,8 @@ def test_console_page_shows_why_not_sent_and_saves_settings(
     form = {"csrf_token": token, "is_enabled": "1", "supervisor_userids": "boss，lead", "notify_member": "1"}
     bad = client.post("/archive/alerts/settings", data={**form, "agentid": "abc"})
     assert bad.status_code == 422 and "正整数" in bad.text
+    too_big = client.post("/archive/alerts/settings", data={**form, "agentid": "9223372036854775808"})
+    assert too_big.status_code == 422 and "正整数" in too_big.text
     unknown = client.post(
         "/archive/alerts/settings", data={**form, "agentid": "1", "rule_recipients": "退货: lead"}
     )

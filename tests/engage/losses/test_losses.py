@@ -16,6 +16,7 @@ from haina.connections import wecom_corps
 from haina.core import clock
 from haina.core.auth.actor import Actor
 from haina.core.database import Database
+from haina.core.errors import InvalidInput
 from haina.core.settings import Settings
 from haina.customers.identity import profile
 from haina.engage.handover import service as handover
@@ -82,6 +83,21 @@ def alerts(database: Database, tenant_id: str) -> list[LossAlert]:
 
 def supervisor_of(corp: Corp, *excluded: str) -> str:
     return next(member.userid for member in corp.world.staff if member.userid not in excluded)
+
+
+@pytest.mark.parametrize("agentid", [0, 2**31, 2**63])
+def test_an_agentid_out_of_range_is_refused_with_a_clear_error(
+    database: Database, tenant: TenantFixture, agentid: int
+) -> None:
+    with database.unit_of_work() as session, pytest.raises(InvalidInput, match="agentid"):
+        service.save_settings(
+            session,
+            tenant.id,
+            supervisor_userids=["boss"],
+            notify_customer_deleted=True,
+            notify_staff_deleted=True,
+            agentid=agentid,
+        )
 
 
 def test_customer_deletes_member_alerts_member_and_supervisor(
