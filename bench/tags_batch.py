@@ -15,6 +15,9 @@ Figures:
   figure of the goal (≤ 10 s at 1M).
 * tags.batch_<size>_first_seconds — the first run, from no tags at all: every carrier added with
   its history line and tag.added event.
+* tags.batch_<size>_new_rule_seconds — then one rule created (NEW_RULE: bought in the last year,
+  about half of the customers) and its batch run as the console starts it (`request_batch`,
+  `run_batch`): every customer looked at, every carrier written with its history and event.
 * Baseline, same run: 20 bare `SELECT customer_id, count(*) FROM order_owners JOIN orders …
   GROUP BY customer_id` over the same orders (one aggregate scan per rule, nothing written), and
   the ratio of the daily run to it.
@@ -83,6 +86,9 @@ RULES: dict[str, dict[str, Any]] = {
     "非有赞": {"not": {"field": "platform", "op": "in", "value": ["youzan"]}},
     "从未下单": {"field": "order_count", "op": "=", "value": 0},
 }
+
+
+NEW_RULE = ("近一年下单", {"field": "order_count", "op": ">=", "value": 1, "days": 365})
 
 
 def seed(url: str, tenant_id: str, customers: int) -> dict[str, int]:
@@ -230,19 +236,35 @@ def main() -> None:
             started = time.perf_counter()
             daily = evaluation.evaluate_all(database, tenant_id, chunk_size=args.chunk_size)
             daily_seconds = time.perf_counter() - started
+            with database.unit_of_work() as session:
+                tag = Tag(
+                    tenant_id=tenant_id,
+                    group_id=group.id,
+                    name=NEW_RULE[0],
+                    kind=TagKind.RULE,
+                    rule=NEW_RULE[1],
+                )
+                session.add(tag)
+                session.flush()
+                requested = evaluation.request_batch(session, tenant_id, tag.id, requested_by="bench").id
+            started = time.perf_counter()
+            new_rule = evaluation.run_batch(database, tenant_id, requested, chunk_size=args.chunk_size)
+            new_rule_seconds = time.perf_counter() - started
             base_seconds = baseline(url, tenant_id)
 
-        failed = [run for run in first + daily if run.status != "done"]
+        failed = [run for run in [*first, *daily, new_rule] if run is None or run.status != "done"]
         print(f"customers         {counts['customers']:>12,}")
         print(f"orders            {counts['orders']:>12,}   refunds {counts['refunds']:,}")
         print(f"seeded (COPY)     {seeded:>12.1f} s")
         print(f"rules             {len(RULES):>12}")
         print(f"tags added        {sum(run.added for run in first):>12,}   (first run)")
         print(f"changes (daily)   {sum(run.added + run.removed for run in daily):>12,}")
+        print(f"new rule adds     {new_rule.added if new_rule else 0:>12,}   ({NEW_RULE[0]})")
         if failed:
-            print("FAILED:", [(run.tag_id, run.error) for run in failed])
+            print("FAILED:", [(run.tag_id, run.error) if run else "new rule not run" for run in failed])
         print(f"figure: tags.batch_{size}_seconds {daily_seconds:.2f} s")
         print(f"figure: tags.batch_{size}_first_seconds {first_seconds:.2f} s")
+        print(f"figure: tags.batch_{size}_new_rule_seconds {new_rule_seconds:.2f} s")
         print(f"figure: tags.batch_{size}_baseline_seconds {base_seconds:.2f} s")
         print(f"figure: tags.batch_{size}_ratio_to_baseline {daily_seconds / base_seconds:.2f} x")
         sys.stdout.flush()

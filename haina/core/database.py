@@ -9,7 +9,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    cast,
+    create_engine,
+    event,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -30,6 +41,11 @@ def utcnow() -> datetime:
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+def new_id_in_sql() -> ColumnElement[str]:
+    """PostgreSQL: a `new_id()` made by the server, one per row of a set-based INSERT … SELECT."""
+    return func.replace(cast(func.gen_random_uuid(), String), "-", "")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

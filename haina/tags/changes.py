@@ -12,12 +12,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningDelete, ReturningInsert
 
 from haina.core import clock
-from haina.core.database import new_id
-from haina.core.events.outbox import emit_many
+from haina.core.database import new_id, new_id_in_sql
+from haina.core.events.outbox import emit_from, emit_many
 from haina.tags.models import CustomerTag, TagChange
 
 TAG_ADDED = "tag.added"
@@ -148,6 +161,57 @@ def record(
     if rows:
         session.execute(insert(TagChange), rows)
         emit_many(session, events)
+
+
+def record_written(
+    session: Session,
+    tenant_id: str,
+    written: ReturningInsert[Any] | ReturningDelete[Any],
+    template: Change,
+    at: datetime,
+    *,
+    removed: bool = False,
+) -> int:
+    """PostgreSQL: run `written` (an INSERT or DELETE of one tag's carriers, RETURNING their
+    customer_id) in one statement with the history lines and events `record` would write for
+    exactly the pairs it wrote; `template` is each change but for its customer. Returns how many.
+
+    Only the count comes back to Python: a new rule over 1M customers adds half a million
+    carriers, and their history and events sent from Python (`record`) took 3/4 of its run."""
+    rows = written.cte("written")
+    customer_id = rows.c.customer_id
+    action, event_type = ("removed", TAG_REMOVED) if removed else ("added", TAG_ADDED)
+    table = TagChange.__table__
+    history = insert(TagChange).from_select(
+        ["id", "tenant_id", "customer_id", "tag_id", "tag_name", "action", "source", "reason", "at"],
+        select(
+            new_id_in_sql(),
+            literal(tenant_id),
+            customer_id,
+            literal(template.tag_id),
+            literal(template.tag_name),
+            literal(action),
+            literal(template.source),
+            literal(template.reason[:200]),
+            literal(at, table.c.at.type),
+        ).select_from(rows),
+    )
+    fields = payload(template) | {"customer_id": None}
+    event_payload = func.json_build_object(
+        *(
+            term
+            for key, value in fields.items()
+            for term in (_text(key), customer_id if key == "customer_id" else _text(value))
+        )
+    )
+    events = emit_from(tenant_id, event_type, event_payload, rows, order_by=[customer_id])
+    statement = select(func.count()).select_from(rows).add_cte(history.cte("history"), events.cte("events"))
+    return session.scalar(statement) or 0
+
+
+def _text(value: str) -> ColumnElement[str]:
+    # json_build_object takes "any": a bare parameter would have no type to send.
+    return cast(literal(value), String)
 
 
 def payload(change: Change) -> dict[str, Any]:

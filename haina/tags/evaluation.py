@@ -868,13 +868,15 @@ def _sum_of(terms: Sequence[Any]) -> Any:
 def apply_together(
     session: Session, tenant_id: str, rules: Sequence[_Rule], scope: conditions.Range
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """PostgreSQL: make the rule tags' rows in `scope` match their rules, then write history and
-    events for the pairs that changed. Returns (added, removed) by tag id.
+    """PostgreSQL: make the rule tags' rows in `scope` match their rules, with history and events
+    for the pairs that changed. Returns (added, removed) by tag id.
 
     One statement finds every difference (`_differences`; a daily run gets few rows back), then
-    per tag one INSERT … SELECT unnest(ids) and one DELETE … = ANY(ids). Like `apply_range`, a
-    tag carried by hand is never removed, an addition racing the event path keeps theirs (ON
-    CONFLICT DO NOTHING), and only what the statements report as written is recorded."""
+    per tag one INSERT … SELECT unnest(ids) and one DELETE … = ANY(ids), each writing the history
+    and events of what it wrote in the same statement (`changes.record_written`). Like
+    `apply_range`, a tag carried by hand is never removed, an addition racing the event path
+    keeps theirs (ON CONFLICT DO NOTHING), and only what the statements report as written is
+    recorded."""
     at = clock.now()
     differences = _differences(session, tenant_id, rules, scope)
     additions: dict[str, list[str]] = {rule.tag_id: [] for rule in rules}
@@ -888,22 +890,22 @@ def apply_together(
             elif by_rule >> mask & 1 and not wanted >> mask & 1:
                 removals[rule.tag_id].append(row[0])
     at_type = CustomerTag.__table__.c.added_at.type
-    added: list[changes.Change] = []
-    removed: list[changes.Change] = []
+    added = {rule.tag_id: 0 for rule in rules}
+    removed = {rule.tag_id: 0 for rule in rules}
     tag_ids = postgresql.ARRAY(String)
     for rule in rules:
+        template = changes.Change("", rule.tag_id, rule.tag_name, TagSource.RULE, rule.reason)
         if additions[rule.tag_id]:
-            ids = literal(sorted(additions[rule.tag_id]), tag_ids)
             chosen = select(
                 literal(tenant_id),
-                func.unnest(ids),
+                func.unnest(literal(sorted(additions[rule.tag_id]), tag_ids)),
                 literal(rule.tag_id),
                 literal(TagSource.RULE),
                 literal(rule.reason[:200]),
                 null(),
                 literal(at, at_type),
             )
-            statement = (
+            adding = (
                 postgresql.insert(CustomerTag)
                 .from_select(
                     [
@@ -920,10 +922,7 @@ def apply_together(
                 .on_conflict_do_nothing()
                 .returning(CustomerTag.customer_id)
             )
-            added.extend(
-                changes.Change(customer_id, rule.tag_id, rule.tag_name, TagSource.RULE, rule.reason)
-                for customer_id in sorted(session.scalars(statement))
-            )
+            added[rule.tag_id] = changes.record_written(session, tenant_id, adding, template, at)
         if removals[rule.tag_id]:
             removing = (
                 delete(CustomerTag)
@@ -934,21 +933,11 @@ def apply_together(
                     CustomerTag.customer_id == any_(literal(removals[rule.tag_id], tag_ids)),
                 )
                 .returning(CustomerTag.customer_id)
-                .execution_options(synchronize_session=False)
             )
-            removed.extend(
-                changes.Change(customer_id, rule.tag_id, rule.tag_name, TagSource.RULE, rule.reason)
-                for customer_id in sorted(session.scalars(removing))
+            removed[rule.tag_id] = changes.record_written(
+                session, tenant_id, removing, template, at, removed=True
             )
-    if added or removed:
-        changes.record(session, tenant_id, added, removed, at)
-    counted_added = {rule.tag_id: 0 for rule in rules}
-    counted_removed = {rule.tag_id: 0 for rule in rules}
-    for change in added:
-        counted_added[change.tag_id] += 1
-    for change in removed:
-        counted_removed[change.tag_id] += 1
-    return counted_added, counted_removed
+    return added, removed
 
 
 # ── Running requested batches off the dispatcher's thread ───────────────────────────────────

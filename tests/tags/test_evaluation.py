@@ -106,6 +106,42 @@ def test_a_batch_walks_every_chunk_and_reports_progress(database: Database) -> N
     assert (rerun.status, rerun.added, rerun.removed) == (EvaluationStatus.DONE, 0, 0)
 
 
+def test_a_batch_writes_the_history_and_events_the_event_path_writes(database: Database) -> None:
+    """The batch writes its history and events in SQL (PostgreSQL: in the statement that writes
+    the carriers); each line and payload is the one `changes.record` writes for a person."""
+    clock.freeze(NOW)
+    with database.unit_of_work() as session:
+        tag = b.rule_tag(session, TENANT, "复购", BUYERS)
+        loyal = sorted(b.customer(session, TENANT) for _ in range(3))
+        for customer_id in loyal:
+            for _ in range(2):
+                b.order(session, TENANT, customer_id, paid_at=NOW - timedelta(days=3))
+        gone = b.customer(session, TENANT)
+        session.add(CustomerTag(tenant_id=TENANT, customer_id=gone, tag_id=tag, source=TagSource.RULE))
+        requested = evaluation.request_batch(session, TENANT, tag)
+    result = evaluation.run_batch(database, TENANT, requested.id)
+    assert result is not None and (result.added, result.removed) == (3, 1)
+    reason = "rule: 复购"
+    expected = [
+        {"customer_id": customer_id, "tag_id": tag, "tag_name": "复购", "source": "rule", "reason": reason}
+        for customer_id in loyal
+    ]
+    assert events_of(database, "tag.added") == expected  # in customer order
+    assert events_of(database, "tag.removed") == [expected[0] | {"customer_id": gone}]
+    with database.unit_of_work() as session:
+        history = session.scalars(select(TagChange).where(TagChange.tag_id == tag)).all()
+        assert sorted((row.customer_id, row.action) for row in history) == sorted(
+            [(customer_id, "added") for customer_id in loyal] + [(gone, "removed")]
+        )
+        assert {(row.tag_name, row.source, row.reason, row.at) for row in history} == {
+            ("复购", "rule", reason, NOW)
+        }
+        assert all(len(row.id) == 32 and int(row.id, 16) >= 0 for row in history)
+        assert len({row.id for row in history}) == 4
+        uuids = session.scalars(select(OutboxEvent.uuid).where(OutboxEvent.type.like("tag.%"))).all()
+        assert all(len(uuid) == 32 and int(uuid, 16) >= 0 for uuid in uuids)
+
+
 def test_a_claimed_run_is_left_alone_until_its_heartbeat_goes_stale(database: Database) -> None:
     clock.freeze(NOW)
     with database.unit_of_work() as session:

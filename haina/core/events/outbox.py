@@ -6,10 +6,11 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import ColumnElement, FromClause, Insert, Table, insert, literal, select
 from sqlalchemy.orm import Session
 
 from haina.core import clock
+from haina.core.database import new_id_in_sql
 from haina.core.events.models import OutboxEvent
 from haina.core.events.registry import check_event_type
 
@@ -51,3 +52,30 @@ def emit_many(session: Session, events: Sequence[tuple[str, str, dict[str, Any]]
         return
     table: Table = OutboxEvent.__table__  # type: ignore[assignment]
     session.execute(insert(table), event_rows(events))
+
+
+def emit_from(
+    tenant_id: str,
+    event_type: str,
+    payload: ColumnElement[Any],
+    source: FromClause,
+    order_by: Sequence[ColumnElement[Any]] = (),
+) -> Insert:
+    """PostgreSQL: an INSERT of one `event_type` event per row of `source`, its payload the JSON
+    expression `payload` (json_build_object of the row's columns), in `order_by` order. For a
+    statement writing thousands of rows together with their events (a CTE beside the rows'
+    INSERT … RETURNING), so that no row travels to Python and back."""
+    check_event_type(event_type)
+    table: Table = OutboxEvent.__table__  # type: ignore[assignment]
+    rows = (
+        select(
+            literal(tenant_id, table.c.tenant_id.type),
+            new_id_in_sql(),
+            literal(event_type, table.c.type.type),
+            payload,
+            literal(clock.now(), table.c.created_at.type),
+        )
+        .select_from(source)
+        .order_by(*order_by)
+    )
+    return insert(table).from_select(["tenant_id", "uuid", "type", "payload", "created_at"], rows)
