@@ -32,6 +32,14 @@ def customer_resolved(session: Session, event: OutboxEvent) -> None:
         service.customers_resolved(session, event.tenant_id, contact_ids, str(payload["customer_id"]))
 
 
+def customers_resolved(session: Session, events: list[OutboxEvent]) -> None:
+    """Every customer.resolved due at once: most come from orders and name no contact, and one
+    delivery run at a time cost the dispatcher a transaction each (a third of an order burst's
+    CPU went on running these one by one)."""
+    for event in events:
+        customer_resolved(session, event)
+
+
 def _at(value: object) -> datetime:
     if isinstance(value, str) and value:
         try:
@@ -66,7 +74,9 @@ def contact_deleted_by_staff(session: Session, event: OutboxEvent) -> None:
 
 
 registry.add("contact.added", "engage.livecodes.record_add", contact_added)
-registry.add("customer.resolved", "engage.livecodes.tag_resolved", customer_resolved)
+registry.add(
+    "customer.resolved", "engage.livecodes.tag_resolved", customer_resolved, batch_handler=customers_resolved
+)
 registry.add("contact.deleted_by_customer", "engage.livecodes.lost_by_customer", contact_deleted_by_customer)
 registry.add("contact.deleted_by_staff", "engage.livecodes.lost_by_staff", contact_deleted_by_staff)
 

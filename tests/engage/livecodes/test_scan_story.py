@@ -14,10 +14,11 @@ from sqlalchemy import select
 from haina.core import clock
 from haina.core.database import Database
 from haina.core.errors import InvalidInput
+from haina.core.events.models import OutboxEvent
 from haina.customers import service as customers
 from haina.customers.models import record_id
 from haina.engage import schedule
-from haina.engage.livecodes import service
+from haina.engage.livecodes import service, tasks
 from haina.engage.livecodes.models import LiveCodeAdd
 from haina.sandbox.emulators.wecom import simulate_delete_contact, simulate_scan_contact_way
 from haina.sandbox.emulators.wecom_engage import new_scanning_customer
@@ -244,12 +245,18 @@ def test_a_customer_resolved_later_gets_the_tags(database: Database, setup: Setu
                 added_at=clock.now(),
             )
         )
-    for expected in (1, 0):  # the second resolution of the same customer changes nothing
-        with database.unit_of_work() as session:
-            assert (
-                service.customers_resolved(session, setup.owner.tenant_id, [contact_id], customer_id)
-                == expected
-            )
+    # The batch form, as the dispatcher runs it: an order's resolution (no contact) beside it.
+    events = [
+        OutboxEvent(tenant_id=setup.owner.tenant_id, type="customer.resolved", payload=payload)
+        for payload in (
+            {"customer_id": customer_id, "order_ids": ["o1"], "contact_ids": []},
+            {"customer_id": customer_id, "contact_ids": [contact_id]},
+        )
+    ]
+    with database.unit_of_work() as session:
+        tasks.customers_resolved(session, events)
+    with database.unit_of_work() as session:  # the same resolution again changes nothing
+        assert service.customers_resolved(session, setup.owner.tenant_id, [contact_id], customer_id) == 0
     with database.session_factory() as session:
         carried = session.scalars(
             select(CustomerTag.tag_id).where(
