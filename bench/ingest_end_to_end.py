@@ -21,7 +21,7 @@ pushes carry the whole trade, so each one yields an order with its lines).
 3. webhook.ack_p50_ms / ack_p99_ms — `uvicorn haina.web.app:create_app --factory` in a
    subprocess on a free 127.0.0.1 port, by default as deployed in production: HAINA_TASK_MODE=
    celery with two workers as the README deploys them on one machine — `haina worker --queues
-   haina.records --concurrency 1` storing pushes and `haina worker --queues haina.events
+   haina.records --concurrency 1 --pool solo` storing pushes and `haina worker --queues haina.events
    --concurrency 1 --nice 10` running the reactions, yielding the CPU to the server — processing
    the pushes while they arrive (`--reactions-concurrency 2` for two reactions processes: on
    2 cores they finish no sooner and slow the sidebar, p50 ~85 vs ~65 ms at 200/s)
@@ -334,9 +334,12 @@ def server_environment(url: str, var_dir: Path, topology: str) -> dict[str, str]
     return environment
 
 
+RECORDS_POOL = ["--pool", "solo"]
+
+
 def start_workers(url: str, var_dir: Path, reactions: int) -> list[subprocess.Popen[bytes]]:
     """As the README deploys them on one machine: `haina worker --queues haina.records
-    --concurrency 1` (stores pushes) and `haina worker --queues haina.events --concurrency
+    --concurrency 1 --pool solo` (stores pushes) and `haina worker --queues haina.events --concurrency
     <reactions> --nice 10` (the reactions, yielding the CPU), on a scratch Redis database,
     emptied first."""
     import redis
@@ -344,7 +347,7 @@ def start_workers(url: str, var_dir: Path, reactions: int) -> list[subprocess.Po
     redis.Redis.from_url(BROKER_URL).flushdb()
     processes = []
     for name, queues, concurrency, nice in (
-        ("records", "haina.records", "1", []),
+        ("records", "haina.records", "1", RECORDS_POOL),
         ("events", "haina.events", str(reactions), WORKER_NICE),
     ):
         log = open(var_dir / f"worker-{name}.log", "wb")  # noqa: SIM115 - closed with the process
@@ -559,6 +562,31 @@ def order_visibility(
     return [max(0.0, (seen[index] - answered[index]) * 1000) for index in answered if index in seen]
 
 
+def visibility_stages(database: Database, tenant_id: str) -> dict[str, list[float]]:
+    """Where a push's way to its stored order went, from the server's own timestamps (ms): the
+    inbox write (its event's created_at) → fan-out (the store delivery's created_at) → claimed
+    and handed to the records worker (enqueued_at) → stored (finished_at)."""
+    query = text(
+        "SELECT e.created_at, d.created_at, d.enqueued_at, d.finished_at FROM outbox_events e"
+        " JOIN event_deliveries d ON d.event_id = e.id"
+        " WHERE e.tenant_id = :tenant AND d.handler = 'connections.youzan.push' AND d.finished_at IS NOT NULL"
+    )
+    stages: dict[str, list[float]] = {
+        "inbox → fan-out": [],
+        "fan-out → handed over": [],
+        "handed → stored": [],
+    }
+    with database.engine.connect() as connection:
+        for written, fanned, handed, stored in connection.execute(query, {"tenant": tenant_id}):
+            if handed is None:
+                continue
+            for name, (start, end) in zip(
+                stages, ((written, fanned), (fanned, handed), (handed, stored)), strict=True
+            ):
+                stages[name].append((end - start).total_seconds() * 1000)
+    return stages
+
+
 def wait_processed(database: Database, timeout: float) -> float | None:
     """Seconds until the server's runner had no open work left (None on timeout)."""
     started = time.perf_counter()
@@ -629,12 +657,19 @@ def main() -> None:
         help="processes of the reactions' worker (1, as the README advises on a 2-core machine)",
     )
     parser.add_argument(
+        "--records-pool",
+        choices=("solo", "prefork"),
+        default="solo",
+        help="`haina worker --pool` of the records' worker (solo, as the README deploys it)",
+    )
+    parser.add_argument(
         "--topology",
         choices=("celery", "threads"),
         default="celery",
         help="server + one Celery worker process (production; default) or the embedded event threads",
     )
     args = parser.parse_args()
+    RECORDS_POOL[1:] = [args.records_pool]
     WORKER_NICE[:] = ["--nice", str(args.worker_nice)] if args.worker_nice else []
     orders_n = args.orders or (1_000 if args.quick else 20_000)
     pushes_n = args.pushes or (600 if args.quick else 5_000)
@@ -725,6 +760,7 @@ def main() -> None:
                 database,
                 visible_tenant,
             )
+            stages = visibility_stages(database, visible_tenant)
             stop_server(server)
             server_log = (Path(directory) / "server.log").read_text(errors="replace")
             server = None
@@ -795,6 +831,11 @@ def main() -> None:
             f"push → order readable (sidebar), {visible_n:,} pushes at {visible_rate:.0f}/s: "
             f"{len(visible_ms):,} seen"
         )
+        for stage, values in stages.items():
+            if values:
+                print(
+                    f"  {stage:<24} p50 {percentile(values, 0.5):7.1f} ms   p99 {percentile(values, 0.99):7.1f} ms"
+                )
         if visible_ms:
             print(f"figure: sidebar.order_visible_p50_ms {percentile(visible_ms, 0.5):.1f} ms")
             print(f"figure: sidebar.order_visible_p99_ms {percentile(visible_ms, 0.99):.1f} ms")

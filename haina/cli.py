@@ -149,8 +149,18 @@ def worker(
             "answers pushes first while the workers catch up",
         ),
     ] = 0,
+    pool: Annotated[
+        str,
+        typer.Option(
+            help="Celery pool: prefork (worker processes) or solo (tasks run in the worker's own "
+            "process, one at a time, without handing each to a child: the lower latency for a "
+            "records worker of concurrency 1)"
+        ),
+    ] = "prefork",
 ) -> None:
     """Run Celery workers for the event dispatcher (HAINA_TASK_MODE=celery)."""
+    if pool not in ("prefork", "solo"):
+        raise typer.BadParameter("--pool is prefork or solo")
     settings = _settings()
     if nice:
         os.nice(nice)  # inherited by the pool's processes
@@ -165,6 +175,7 @@ def worker(
     argv = [
         "worker",
         f"--concurrency={concurrency}",
+        f"--pool={pool}",
         f"--loglevel={loglevel}",
         f"--queues={queues or f'{RECORDS_QUEUE},{EVENTS_QUEUE}'}",
     ]

@@ -64,9 +64,11 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str, log: Path
 
 
 class Worker:
-    """A real `celery worker` process (prefork, one child) in its own process group."""
+    """A real `celery worker` process (prefork with one child, or solo) in its own process group."""
 
-    def __init__(self, settings: Settings, queue: str, markers: Path, log: Path) -> None:
+    def __init__(
+        self, settings: Settings, queue: str, markers: Path, log: Path, pool: str = "prefork"
+    ) -> None:
         environment = {
             **os.environ,
             "HAINA_ENV": "test",
@@ -91,7 +93,7 @@ class Worker:
             "-A",
             "haina.core.events.celery_app:celery_app",
             "worker",
-            "--pool=prefork",
+            f"--pool={pool}",
             "--concurrency=1",
             "--queues",
             queue,
@@ -163,9 +165,9 @@ class Harness:
                 )
             )
 
-    def start_worker(self) -> Worker:
+    def start_worker(self, pool: str = "prefork") -> Worker:
         worker = Worker(
-            self.settings, self.queue, self.markers, self.tmp_path / f"worker-{len(self.workers)}.log"
+            self.settings, self.queue, self.markers, self.tmp_path / f"worker-{len(self.workers)}.log", pool
         )
         self.workers.append(worker)
         return worker
@@ -270,16 +272,19 @@ def test_sigkill_of_the_pool_child_mid_task_loses_nothing(rabbitmq_harness: Harn
     assert harness.workers[0].process.poll() is None, "the worker's main process should have survived"
 
 
-def test_sigkill_of_the_whole_worker_mid_task_loses_nothing(rabbitmq_harness: Harness) -> None:
+@pytest.mark.parametrize("pool", ["prefork", "solo"])
+def test_sigkill_of_the_whole_worker_mid_task_loses_nothing(rabbitmq_harness: Harness, pool: str) -> None:
+    """Also with `--pool solo` (the records' worker as the README deploys it: tasks run in the
+    worker's own process, so a kill takes the task with it)."""
     harness = rabbitmq_harness
-    first = harness.start_worker()
+    first = harness.start_worker(pool)
     held, *others = harness.emit([{"hold_seconds": HOLD_SECONDS}] + [{"number": n} for n in range(5)])
     harness.runner.start()
 
     killed_pid = harness.marker_pid("started", held)
     first.kill_everything()
     assert {d.status for d in harness.deliveries()} != {"done"}, "the kill came too late to test anything"
-    harness.start_worker()
+    harness.start_worker(pool)
 
     harness.wait_until_all_done(6)
     assert_exactly_once(harness, [held, *others])

@@ -102,3 +102,9 @@ def test_cli_key_rotation_reencrypts(cli_env, monkeypatch) -> None:  # type: ign
         stored = connection.execute(text("SELECT phone_encrypted FROM users")).scalar_one()
     engine.dispose()
     assert stored.startswith("v2.")
+
+
+def test_worker_pool_is_prefork_or_solo(cli_env) -> None:  # type: ignore[no-untyped-def]
+    refused = CliRunner().invoke(cli, ["worker", "--pool", "threads"])
+    assert refused.exit_code == 2
+    assert "prefork or solo" in refused.output
