@@ -46,10 +46,10 @@ def new_id() -> str:
 def new_id_in_sql() -> ColumnElement[str]:
     """PostgreSQL: an id like `new_id()` (32 hex digits) made by the server, one per row of a
     set-based INSERT … SELECT: the row's time in ms (12 digits), then 20 digits of a random
-    uuid (74 random bits). Ids of one
-    statement follow each other, so its rows go to the right edge of the id's index instead of
-    a random page each (half a million history lines into an index of five million took 3x as
-    long with random ids: every insert read and dirtied a page not in shared buffers)."""
+    uuid (74 random bits). Ids of one statement follow each other, so its rows go to the right
+    edge of the id's index instead of a random page each (half a million history lines into an
+    index of five million took 3x as long with random ids: every insert read and dirtied a page
+    not in shared buffers). Not for secrets: use `new_id()` or `secrets` there."""
     millis = cast(func.floor(func.extract("epoch", func.clock_timestamp()) * 1000), BigInteger)
     return func.lpad(func.to_hex(millis), 12, "0").concat(
         func.substr(func.replace(cast(func.gen_random_uuid(), String), "-", ""), 13, 20)
