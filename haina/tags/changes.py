@@ -3,6 +3,12 @@
 Rules, people and WeCom all end here, so a tag change always leaves a `customer_tags` row (or
 its absence), a `tag_changes` line for the timeline and a `tag.added` / `tag.removed` event
 (which the WeCom mirror and other reactions follow), in the caller's transaction.
+
+An event's payload is {customer_id, tag_id, tag_name, source, reason} for one change, or, for
+the changes a rule's batch made to one tag, {customer_ids: [up to BULK_PART ids], tag_id, …}:
+a rule created over a million customers adds half a million carriers, and an event each (each
+fanned out to every handler) kept the dispatcher busy for minutes after the batch, with new
+orders' reactions queued behind them. Read either with `customers_of`.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from sqlalchemy import (
     select,
     tuple_,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningDelete, ReturningInsert
 
@@ -36,6 +43,7 @@ from haina.tags.models import CustomerTag, TagChange
 TAG_ADDED = "tag.added"
 TAG_REMOVED = "tag.removed"
 CHUNK = 500
+BULK_PART = 1000  # customers per tag.added / tag.removed event of a batch
 
 
 @dataclass(frozen=True)
@@ -137,12 +145,21 @@ def apply(
 
 
 def record(
-    session: Session, tenant_id: str, added: Sequence[Change], removed: Sequence[Change], at: datetime
+    session: Session,
+    tenant_id: str,
+    added: Sequence[Change],
+    removed: Sequence[Change],
+    at: datetime,
+    *,
+    bulk: bool = False,
 ) -> None:
-    """History lines and events for changes already written (bulk paths write rows themselves)."""
+    """History lines and events for changes already written (bulk paths write rows themselves);
+    `bulk`: an event per tag and up to BULK_PART customers (a rule's batch), not per change."""
     rows: list[dict[str, Any]] = []
     events: list[tuple[str, str, dict[str, Any]]] = []
     for action, event_type, changes in (("added", TAG_ADDED, added), ("removed", TAG_REMOVED, removed)):
+        if bulk:
+            events.extend((tenant_id, event_type, part) for part in _bulk_payloads(changes))
         for change in changes:
             rows.append(
                 {
@@ -157,7 +174,8 @@ def record(
                     "at": at,
                 }
             )
-            events.append((tenant_id, event_type, payload(change)))
+            if not bulk:
+                events.append((tenant_id, event_type, payload(change)))
     if rows:
         session.execute(insert(TagChange), rows)
         emit_many(session, events)
@@ -173,8 +191,9 @@ def record_written(
     removed: bool = False,
 ) -> int:
     """PostgreSQL: run `written` (an INSERT or DELETE of one tag's carriers, RETURNING their
-    customer_id) in one statement with the history lines and events `record` would write for
-    exactly the pairs it wrote; `template` is each change but for its customer. Returns how many.
+    customer_id) in one statement with the history lines and the bulk events `record(...,
+    bulk=True)` would write for exactly the pairs it wrote; `template` is each change but for
+    its customer. Returns how many.
 
     Only the count comes back to Python: a new rule over 1M customers adds half a million
     carriers, and their history and events sent from Python (`record`) took 3/4 of its run."""
@@ -196,15 +215,26 @@ def record_written(
             literal(at, table.c.at.type),
         ).select_from(rows),
     )
-    fields = payload(template) | {"customer_id": None}
+    numbered = select(
+        customer_id, ((func.row_number().over(order_by=customer_id) - 1) // BULK_PART).label("part")
+    ).subquery("numbered")
+    parts = (
+        select(
+            numbered.c.part,
+            func.json_agg(aggregate_order_by(numbered.c.customer_id, numbered.c.customer_id)).label("ids"),
+        )
+        .group_by(numbered.c.part)
+        .subquery("parts")
+    )
+    fields = _bulk_payload(template, [])
     event_payload = func.json_build_object(
         *(
             term
             for key, value in fields.items()
-            for term in (_text(key), customer_id if key == "customer_id" else _text(value))
+            for term in (_text(key), parts.c.ids if key == "customer_ids" else _text(value))
         )
     )
-    events = emit_from(tenant_id, event_type, event_payload, rows, order_by=[customer_id])
+    events = emit_from(tenant_id, event_type, event_payload, parts, order_by=[parts.c.part])
     statement = select(func.count()).select_from(rows).add_cte(history.cte("history"), events.cte("events"))
     return session.scalar(statement) or 0
 
@@ -212,6 +242,30 @@ def record_written(
 def _text(value: str) -> ColumnElement[str]:
     # json_build_object takes "any": a bare parameter would have no type to send.
     return cast(literal(value), String)
+
+
+def customers_of(payload: dict[str, Any]) -> list[str]:
+    """The customers a tag.added / tag.removed event names: one, or a batch's (`customer_ids`)."""
+    named = [payload.get("customer_id"), *(payload.get("customer_ids") or ())]
+    return [customer_id for customer_id in named if isinstance(customer_id, str) and customer_id]
+
+
+def _bulk_payloads(changes: Sequence[Change]) -> list[dict[str, Any]]:
+    by_tag: dict[str, list[Change]] = {}
+    for change in changes:
+        by_tag.setdefault(change.tag_id, []).append(change)
+    payloads = []
+    for same_tag in by_tag.values():
+        ids = sorted(change.customer_id for change in same_tag)
+        for start in range(0, len(ids), BULK_PART):
+            payloads.append(_bulk_payload(same_tag[0], ids[start : start + BULK_PART]))
+    return payloads
+
+
+def _bulk_payload(template: Change, customer_ids: list[str]) -> dict[str, Any]:
+    fields = payload(template)
+    del fields["customer_id"]
+    return {"customer_ids": customer_ids, **fields}
 
 
 def payload(change: Change) -> dict[str, Any]:

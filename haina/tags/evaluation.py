@@ -520,7 +520,7 @@ def apply_range(
             for customer_id in sorted(ids)
         ]
 
-    changes.record(session, tenant_id, made(added_ids), made(removed_ids), at)
+    changes.record(session, tenant_id, made(added_ids), made(removed_ids), at, bulk=True)
     return len(added_ids), len(removed_ids)
 
 

@@ -222,7 +222,7 @@ def evaluate_events(session: Session, events: Sequence[OutboxEvent]) -> None:
             groups[tenant].extend(_ids([payload.get("group_id")]))
         elif event.type in TAG_EVENTS:
             if payload.get("source") != TagSource.RULE:
-                only_has_tag[tenant].update(_ids([payload.get("customer_id")]))
+                only_has_tag[tenant].update(changes.customers_of(payload))
         elif event.type in IDENTITY_EVENTS:
             customers[tenant].update(_ids(_follow_identity(session, event)))
         elif event.type in STAGE_EVENTS:

@@ -3,8 +3,8 @@
 Out (Haina → WeCom), from outbox events, after the change commits:
 
 * `tag.added` / `tag.removed` (changes.py, payload {customer_id, tag_id, tag_name, source,
-  reason}): every active WeCom follow relation of the customer gets the tag marked or unmarked
-  with `mark_tag`. What is pushed is the customer's *current* state of each named tag, not the
+  reason}, or customer_ids for a rule batch's part): every active WeCom follow relation of each
+  customer named gets the tag marked or unmarked with `mark_tag`. What is pushed is the customer's *current* state of each named tag, not the
   event's direction, so deliveries may run in any order and twice. A batch merges everything due
   into one mark_tag call per (connection, member, contact).
 * Definitions, emitted by the tags service (service.py) in the transaction of the change:
@@ -274,8 +274,9 @@ def push_marks(session: Session, tenant_id: str, pairs: Iterable[tuple[str, str]
     """Mark or unmark each (customer, tag) on the customer's WeCom relations as Haina holds it
     now; returns the mark_tag calls made."""
     wanted = sorted(set(pairs))
-    if not wanted:
-        return 0
+    corps = {corp.corp_id: corp for corp in corps_of(session, tenant_id)} if wanted else {}
+    if not corps:
+        return 0  # (a rule's batch over a tenant without WeCom: no lookups of its customers)
     tags = _tags(session, tenant_id, {t for _, t in wanted})
     # A deleted tag is gone from WeCom with its corp tag (tag.deleted): nothing to mark.
     wanted = [(customer, tag) for customer, tag in wanted if tag in tags and not tags[tag].is_deleted]
@@ -291,7 +292,6 @@ def push_marks(session: Session, tenant_id: str, pairs: Iterable[tuple[str, str]
     for follow in follows:
         if follow.customer_id:
             by_customer[follow.customer_id].append(follow)
-    corps = {corp.corp_id: corp for corp in corps_of(session, tenant_id)}
     # (corp id, member, contact) → marks
     calls: dict[tuple[str, str, str], Marks] = defaultdict(Marks)
     for customer, tag in wanted:
@@ -370,9 +370,9 @@ def push_events(session: Session, events: Sequence[OutboxEvent]) -> None:
     pairs: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for event in events:
         payload = event.payload or {}
-        customer, tag = payload.get("customer_id"), payload.get("tag_id")
-        if isinstance(customer, str) and isinstance(tag, str):
-            pairs[event.tenant_id].add((customer, tag))
+        tag = payload.get("tag_id")
+        if isinstance(tag, str):
+            pairs[event.tenant_id].update((customer, tag) for customer in changes.customers_of(payload))
     for tenant_id in sorted(pairs):
         push_marks(session, tenant_id, pairs[tenant_id])
 

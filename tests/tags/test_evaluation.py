@@ -17,7 +17,7 @@ from haina.core.events.models import OutboxEvent
 from haina.core.settings import Settings
 from haina.sandbox.generator import generate_world
 from haina.sandbox.state import SandboxState
-from haina.tags import evaluation
+from haina.tags import changes, evaluation
 from haina.tags.models import CustomerTag, EvaluationStatus, TagChange, TagEvaluation, TagSource
 from tests.factories import TenantFixture
 from tests.ingest.test_acceptance import connect_all
@@ -98,7 +98,7 @@ def test_a_batch_walks_every_chunk_and_reports_progress(database: Database) -> N
         assert b.carriers(session, "t2", tag) == set()
         actions = session.scalars(select(TagChange.action).where(TagChange.tag_id == tag)).all()
         assert sorted(actions) == ["added"] * len(expected) + ["removed"]
-    assert {p["customer_id"] for p in events_of(database, "tag.added")} == expected
+    assert {c for p in events_of(database, "tag.added") for c in changes.customers_of(p)} == expected
 
     # A finished run is not run again; a fresh run of the same rule changes nothing.
     assert evaluation.run_batch(database, TENANT, requested.id) is None
@@ -106,9 +106,13 @@ def test_a_batch_walks_every_chunk_and_reports_progress(database: Database) -> N
     assert (rerun.status, rerun.added, rerun.removed) == (EvaluationStatus.DONE, 0, 0)
 
 
-def test_a_batch_writes_the_history_and_events_the_event_path_writes(database: Database) -> None:
-    """The batch writes its history and events in SQL (PostgreSQL: in the statement that writes
-    the carriers); each line and payload is the one `changes.record` writes for a person."""
+def test_a_batch_writes_history_lines_and_an_event_per_part_of_its_changes(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """History lines as for a person (PostgreSQL writes them in the statement that writes the
+    carriers); events carry up to BULK_PART customers each (a rule over a million customers
+    would otherwise flood the dispatcher)."""
+    monkeypatch.setattr(changes, "BULK_PART", 2)
     clock.freeze(NOW)
     with database.unit_of_work() as session:
         tag = b.rule_tag(session, TENANT, "复购", BUYERS)
@@ -122,12 +126,15 @@ def test_a_batch_writes_the_history_and_events_the_event_path_writes(database: D
     result = evaluation.run_batch(database, TENANT, requested.id)
     assert result is not None and (result.added, result.removed) == (3, 1)
     reason = "rule: 复购"
-    expected = [
-        {"customer_id": customer_id, "tag_id": tag, "tag_name": "复购", "source": "rule", "reason": reason}
-        for customer_id in loyal
-    ]
-    assert events_of(database, "tag.added") == expected  # in customer order
-    assert events_of(database, "tag.removed") == [expected[0] | {"customer_id": gone}]
+    fields = {"tag_id": tag, "tag_name": "复购", "source": "rule", "reason": reason}
+    assert (
+        events_of(database, "tag.added")
+        == [  # in customer order, two at most each
+            {"customer_ids": loyal[:2], **fields},
+            {"customer_ids": loyal[2:], **fields},
+        ]
+    )
+    assert events_of(database, "tag.removed") == [{"customer_ids": [gone], **fields}]
     with database.unit_of_work() as session:
         history = session.scalars(select(TagChange).where(TagChange.tag_id == tag)).all()
         assert sorted((row.customer_id, row.action) for row in history) == sorted(
@@ -140,6 +147,13 @@ def test_a_batch_writes_the_history_and_events_the_event_path_writes(database: D
         assert len({row.id for row in history}) == 4
         uuids = session.scalars(select(OutboxEvent.uuid).where(OutboxEvent.type.like("tag.%"))).all()
         assert all(len(uuid) == 32 and int(uuid, 16) >= 0 for uuid in uuids)
+
+
+def test_an_event_names_its_customers_one_or_many() -> None:
+    one = changes.payload(changes.Change("c1", "t1", "VIP", "manual", "店主"))
+    assert changes.customers_of(one) == ["c1"]
+    assert changes.customers_of({"customer_ids": ["c1", "c2"], "tag_id": "t1"}) == ["c1", "c2"]
+    assert changes.customers_of({"customer_ids": [None, 3, ""], "tag_id": "t1"}) == []
 
 
 def test_a_claimed_run_is_left_alone_until_its_heartbeat_goes_stale(database: Database) -> None:

@@ -18,7 +18,7 @@ from haina.connections import wecom_corps
 from haina.core import clock
 from haina.core.database import Database
 from haina.core.events import outbox, run_due
-from haina.core.events.models import DeliveryStatus, EventDelivery, InboxItem
+from haina.core.events.models import DeliveryStatus, EventDelivery, InboxItem, OutboxEvent
 from haina.core.settings import Settings
 from haina.customers import service as customers
 from haina.customers.identity.models import OrderOwner
@@ -32,7 +32,7 @@ from haina.sandbox.faults import FaultPlan
 from haina.sandbox.generator import generate_world
 from haina.sandbox.state import SandboxState
 from haina.sandbox.world import CorpTag, CorpTagGroup, ExternalContact
-from haina.tags import changes, wecom_sync
+from haina.tags import changes, evaluation, wecom_sync
 from haina.tags.changes import Change
 from haina.tags.models import CustomerTag, Tag, TagChange, TagGroup, TagKind, TagMirror, TagSource
 from tests.factories import TenantFixture
@@ -222,6 +222,38 @@ def test_a_tag_added_in_haina_is_marked_on_every_follow_and_removed_again(
     assert corp.marked(contact.external_userid, made.tag_id) == [False, False]
     assert corp.marked(contact.external_userid, corp.corp_tag("生日礼").tag_id) == [True, True]
     assert any(t.name == "生日礼" for t in group.tags)
+
+
+def test_a_rule_batch_marks_its_carriers_through_events_of_many_customers(
+    database: Database, corp: Corp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rule's batch emits an event per part of its changes (customer_ids); each part's
+    customers are marked on their relations like a person's change."""
+    monkeypatch.setattr(changes, "BULK_PART", 2)
+    tag_id = new_tag(database, corp.tenant_id, "规则", "全部客户", kind=TagKind.RULE)
+    with database.unit_of_work() as session:
+        tag = session.get_one(Tag, (corp.tenant_id, tag_id))
+        tag.rule = {"field": "order_count", "op": ">=", "value": 0}
+        requested = evaluation.request_batch(session, corp.tenant_id, tag_id).id
+    result = evaluation.run_batch(database, corp.tenant_id, requested)
+    assert result is not None and result.added >= 3
+    with database.session_factory() as session:
+        parts = [
+            event.payload
+            for event in session.scalars(
+                select(OutboxEvent).where(
+                    OutboxEvent.tenant_id == corp.tenant_id, OutboxEvent.type == "tag.added"
+                )
+            )
+            if event.payload.get("tag_id") == tag_id
+        ]
+    assert [len(part["customer_ids"]) for part in parts] == [2] * (result.added // 2) + [1] * (
+        result.added % 2
+    )
+    drain(database)
+    made = corp.corp_tag("全部客户")
+    for contact in (two_member_contact(corp), one_member_contact(corp)):
+        assert set(corp.marked(contact.external_userid, made.tag_id)) == {True}
 
 
 def test_added_then_removed_before_delivery_ends_unmarked(database: Database, corp: Corp) -> None:
