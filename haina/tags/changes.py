@@ -5,7 +5,8 @@ its absence), a `tag_changes` line for the timeline and a `tag.added` / `tag.rem
 (which the WeCom mirror and other reactions follow), in the caller's transaction.
 
 An event's payload is {customer_id, tag_id, tag_name, source, reason} for one change, or, for
-the changes a rule's batch made to one tag, {customer_ids: [up to BULK_PART ids], tag_id, …}:
+the changes a rule's batch made to one tag (or more than BULK_PART changes made at once),
+{customer_ids: [up to BULK_PART ids], tag_id, …}:
 a rule created over a million customers adds half a million carriers, and an event each (each
 fanned out to every handler) kept the dispatcher busy for minutes after the batch, with new
 orders' reactions queued behind them. Read either with `customers_of`.
@@ -151,10 +152,14 @@ def record(
     removed: Sequence[Change],
     at: datetime,
     *,
-    bulk: bool = False,
+    bulk: bool | None = None,
 ) -> None:
-    """History lines and events for changes already written (bulk paths write rows themselves);
-    `bulk`: an event per tag and up to BULK_PART customers (a rule's batch), not per change."""
+    """History lines and events for changes already written (bulk paths write rows themselves).
+    `bulk`: an event per tag and up to BULK_PART customers (a rule's batch) instead of one per
+    change; by default, when there are more than BULK_PART changes (a tag deleted from, or added
+    by hand to, thousands of customers at once)."""
+    if bulk is None:
+        bulk = len(added) + len(removed) > BULK_PART
     rows: list[dict[str, Any]] = []
     events: list[tuple[str, str, dict[str, Any]]] = []
     for action, event_type, changes in (("added", TAG_ADDED, added), ("removed", TAG_REMOVED, removed)):

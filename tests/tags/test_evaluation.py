@@ -149,6 +149,23 @@ def test_a_batch_writes_history_lines_and_an_event_per_part_of_its_changes(
         assert all(len(uuid) == 32 and int(uuid, 16) >= 0 for uuid in uuids)
 
 
+def test_many_changes_at_once_travel_in_parts_and_a_few_one_by_one(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(changes, "BULK_PART", 2)
+    with database.unit_of_work() as session:
+        tag = b.manual_tag(session, TENANT, "活动")
+        people = sorted(b.customer(session, TENANT) for _ in range(3))
+        made = [changes.Change(person, tag, "活动", "manual", "运营小王") for person in people]
+        changes.apply(session, TENANT, add=made[:2])  # two: an event each
+        changes.apply(session, TENANT, remove=made)  # two held, removed together: still each
+        changes.apply(session, TENANT, add=made)  # three: in parts of two
+    added = events_of(database, "tag.added")
+    assert [p.get("customer_id") for p in added[:2]] == people[:2]
+    assert [p.get("customer_ids") for p in added[2:]] == [people[:2], people[2:]]
+    assert [p.get("customer_id") for p in events_of(database, "tag.removed")] == people[:2]
+
+
 def test_an_event_names_its_customers_one_or_many() -> None:
     one = changes.payload(changes.Change("c1", "t1", "VIP", "manual", "店主"))
     assert changes.customers_of(one) == ["c1"]
