@@ -15,7 +15,7 @@ orders' reactions queued behind them. Read either with `customers_of`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -163,24 +163,22 @@ def record(
     rows: list[dict[str, Any]] = []
     events: list[tuple[str, str, dict[str, Any]]] = []
     for action, event_type, changes in (("added", TAG_ADDED, added), ("removed", TAG_REMOVED, removed)):
-        if bulk:
-            events.extend((tenant_id, event_type, part) for part in _bulk_payloads(changes))
-        for change in changes:
-            rows.append(
-                {
-                    "id": new_id(),
-                    "tenant_id": tenant_id,
-                    "customer_id": change.customer_id,
-                    "tag_id": change.tag_id,
-                    "tag_name": change.tag_name,
-                    "action": action,
-                    "source": change.source,
-                    "reason": change.reason[:200],
-                    "at": at,
-                }
-            )
-            if not bulk:
-                events.append((tenant_id, event_type, payload(change)))
+        rows.extend(
+            {
+                "id": new_id(),
+                "tenant_id": tenant_id,
+                "customer_id": change.customer_id,
+                "tag_id": change.tag_id,
+                "tag_name": change.tag_name,
+                "action": action,
+                "source": change.source,
+                "reason": change.reason[:200],
+                "at": at,
+            }
+            for change in changes
+        )
+        payloads = _bulk_payloads(changes) if bulk else [payload(change) for change in changes]
+        events.extend((tenant_id, event_type, one) for one in payloads)
     if rows:
         session.execute(insert(TagChange), rows)
         emit_many(session, events)
@@ -256,14 +254,16 @@ def customers_of(payload: dict[str, Any]) -> list[str]:
 
 
 def _bulk_payloads(changes: Sequence[Change]) -> list[dict[str, Any]]:
-    by_tag: dict[str, list[Change]] = {}
+    """Events of up to BULK_PART customers, one set per change but for its customer (a tag
+    moved by a merge keeps each carrier's own source and reason)."""
+    alike: dict[Change, list[str]] = {}
     for change in changes:
-        by_tag.setdefault(change.tag_id, []).append(change)
+        alike.setdefault(replace(change, customer_id=""), []).append(change.customer_id)
     payloads = []
-    for same_tag in by_tag.values():
-        ids = sorted(change.customer_id for change in same_tag)
+    for template, customer_ids in alike.items():
+        ids = sorted(customer_ids)
         for start in range(0, len(ids), BULK_PART):
-            payloads.append(_bulk_payload(same_tag[0], ids[start : start + BULK_PART]))
+            payloads.append(_bulk_payload(template, ids[start : start + BULK_PART]))
     return payloads
 
 
