@@ -31,6 +31,9 @@ pushes carry the whole trade, so each one yields an order with its lines).
    connection (another tenant). Latency is measured from each push's scheduled send time to its
    answer (so a client that falls behind counts, no coordinated omission); the server-side
    send→answer time is printed too. Client, server and worker share this machine's cores.
+   Measured once the workers answer a Celery ping and after a warm-up of 200 pushes at 200/s to
+   a fourth tenant (until 2026-11-25 the load started while the workers were still importing,
+   and the server's first pushes paid for its cold caches).
 
 4. sidebar.order_visible_p50_ms / p99_ms — on the same server, 2,000 more pushes (400 with
    --quick) at a steady 200/s to a third connection, sent by the same open-loop client; a
@@ -89,10 +92,12 @@ HASH_KEY = "bench-hash-key"
 RAW_BATCH = 1_000
 BROKER_URL = os.environ.get("HAINA_BENCH_BROKER_URL", "redis://127.0.0.1:6379/12")
 WORKER_NICE: list[str] = []  # set from --worker-nice
+RECORDS_NICE: list[str] = []  # set from --records-nice
 INTAKE_THREADS = 32  # like the server's request thread pool (40)
 DISPATCH_DEADLINE_S = 600.0
 SERVER_START_TIMEOUT_S = 60.0
 REQUEST_TIMEOUT_S = 10.0
+WARM_UP = 200  # pushes at 200/s to a tenant of their own before the server is measured
 FULL_TRADE_STATUSES = ("pending_payment", "paid", "shipped", "completed", "partially_refunded")
 
 
@@ -347,7 +352,7 @@ def start_workers(url: str, var_dir: Path, reactions: int) -> list[subprocess.Po
     redis.Redis.from_url(BROKER_URL).flushdb()
     processes = []
     for name, queues, concurrency, nice in (
-        ("records", "haina.records", "1", RECORDS_POOL),
+        ("records", "haina.records", "1", RECORDS_POOL + RECORDS_NICE),
         ("events", "haina.events", str(reactions), WORKER_NICE),
     ):
         log = open(var_dir / f"worker-{name}.log", "wb")  # noqa: SIM115 - closed with the process
@@ -373,6 +378,22 @@ def start_workers(url: str, var_dir: Path, reactions: int) -> list[subprocess.Po
         )
         log.close()
     return processes
+
+
+def wait_workers_ready(count: int, timeout: float = SERVER_START_TIMEOUT_S) -> None:
+    """Until `count` Celery workers answer a ping: a worker still importing its modules takes
+    the cores the server is measured on."""
+    from celery import Celery
+
+    app = Celery("bench", broker=BROKER_URL, set_as_current=False)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if len(app.control.ping(timeout=1.0)) >= count:
+                return
+        raise RuntimeError(f"{count} Celery workers did not answer a ping in {timeout:.0f} s")
+    finally:
+        app.close()
 
 
 def start_server(
@@ -651,6 +672,12 @@ def main() -> None:
         help="`haina worker --nice` of the reactions' worker (10, as the README advises on one machine)",
     )
     parser.add_argument(
+        "--records-nice",
+        type=int,
+        default=0,
+        help="`haina worker --nice` of the records' worker (0)",
+    )
+    parser.add_argument(
         "--reactions-concurrency",
         type=int,
         default=1,
@@ -671,6 +698,7 @@ def main() -> None:
     args = parser.parse_args()
     RECORDS_POOL[1:] = [args.records_pool]
     WORKER_NICE[:] = ["--nice", str(args.worker_nice)] if args.worker_nice else []
+    RECORDS_NICE[:] = ["--nice", str(args.records_nice)] if args.records_nice else []
     orders_n = args.orders or (1_000 if args.quick else 20_000)
     pushes_n = args.pushes or (600 if args.quick else 5_000)
     rate = args.rate or (200.0 if args.quick else 1_000.0)
@@ -715,6 +743,7 @@ def main() -> None:
             raw_tenant, _ = add_connection(database, settings, "bench-raw", shop)
             server_tenant, server_connection = add_connection(database, settings, "bench-server", shop)
             visible_tenant, visible_connection = add_connection(database, settings, "bench-visible", shop)
+            _, warm_connection = add_connection(database, settings, "bench-warm", shop)
 
             # 1. end to end, in process
             e2e = run_end_to_end(
@@ -731,7 +760,14 @@ def main() -> None:
             port = free_port()
             if args.topology == "celery":
                 workers = start_workers(url, Path(directory), args.reactions_concurrency)
+                wait_workers_ready(len(workers))
             server = start_server(url, Path(directory), port, Path(directory) / "server.log", args.topology)
+            # Warm-up on a tenant of its own: the first pushes a process serves pay for its caches
+            # (connections, compiled statements, the broker's channels), not for the load.
+            open_loop(
+                f"http://127.0.0.1:{port}", f"/webhooks/youzan/{warm_connection}", pushes[:WARM_UP], 200.0, 8
+            )
+            wait_processed(database, timeout=60.0)
             load = open_loop(
                 f"http://127.0.0.1:{port}",
                 f"/webhooks/youzan/{server_connection}",

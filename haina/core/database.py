@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from sqlalchemy import (
     event,
     func,
 )
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -108,7 +110,40 @@ def make_engine(settings: Settings | None = None) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=10, max_overflow=20)
+    ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection that sat unused this long is tested before it is handed out again.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def ping_when_idle(engine: Engine, idle_seconds: float = PING_AFTER_IDLE_SECONDS) -> None:
+    """Test a pooled connection with a round trip only when it has been idle for `idle_seconds`.
+
+    SQLAlchemy's `pool_pre_ping` tests every checkout: under load that is one extra round trip
+    per transaction (7% of the server's time at 1,000 pushes/s, for connections used a few
+    milliseconds before). A connection the database dropped (a restart, an idle timeout) has
+    nearly always been idle for a while, and that one is still tested and replaced; one that
+    dies in the second after its last use fails its transaction, as it would during it, and
+    SQLAlchemy then empties the pool of its siblings.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in = record.info.get("checked_in")
+        if checked_in is None or time.monotonic() - checked_in < idle_seconds:
+            return  # new (just connected), or used moments ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            # The pool discards this connection and checks out (or opens) another.
+            raise DisconnectionError(f"pooled connection went away while idle: {error}") from error
 
 
 class Database:

@@ -7,7 +7,10 @@ the pipeline. Money is read from the exact decimal text (never through float ari
 
 from __future__ import annotations
 
+import binascii
 import json
+import re
+import urllib.parse
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -106,10 +109,31 @@ def shanghai_time(record: Mapping[str, Any], name: str, *, required: bool = Fals
     if not value:
         return None
     try:
-        local = datetime.strptime(value, SHANGHAI_TEXT_FORMAT)
+        if _FULL_SHANGHAI_TEXT.fullmatch(value):  # the usual form, read by C (strptime is slow)
+            local = datetime.fromisoformat(value)
+        else:  # strptime also takes single digits ('2024-5-7 9:00:00')
+            local = datetime.strptime(value, SHANGHAI_TEXT_FORMAT)
     except ValueError:
         raise RecordError(f"{name} is not a 'yyyy-MM-dd HH:mm:ss' time: {value!r}")
     return local.replace(tzinfo=clock.SHANGHAI).astimezone(UTC)
+
+
+_FULL_SHANGHAI_TEXT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", re.ASCII)
+# Quoted-printable ("=XX") is URL escaping ("%XX") with another mark, and binascii decodes it in
+# C. It reads "=" before a line end or at the very end as a soft line break and keeps a broken
+# escape's "=", so a text with a line end, an "=" or a "%" that starts no escape takes urllib's way.
+_NOT_FOR_QUOTED_PRINTABLE = re.compile(r"[=\r\n]|%(?![0-9A-Fa-f]{2})")
+
+
+def url_decoded(value: str) -> str:
+    """`urllib.parse.unquote_plus` (UTF-8, undecodable bytes replaced), many times faster on a
+    long, mostly escaped ASCII text such as a URL-encoded JSON message."""
+    value = value.replace("+", " ")
+    if "%" not in value:
+        return value
+    if not value.isascii() or _NOT_FOR_QUOTED_PRINTABLE.search(value):
+        return urllib.parse.unquote(value)
+    return binascii.a2b_qp(value.replace("%", "=").encode("ascii")).decode("utf-8", "replace")
 
 
 def unix_time(record: Mapping[str, Any], name: str, *, required: bool = False) -> datetime | None:

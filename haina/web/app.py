@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from haina import __version__
 from haina.connections.fast_path import WebhookFastPath
 from haina.core.database import Database
+from haina.core.heap import freeze_startup_objects
 from haina.core.settings import Settings, get_settings
 from haina.web.errors import install_error_handlers
 from haina.web.middleware import BodyLimitMiddleware, LanguageMiddleware, NulCharacterMiddleware
@@ -118,6 +119,7 @@ def create_app(
                     daemon=True,
                 ).start()
             sandbox.start()
+        freeze_startup_objects()
         try:
             yield
         finally:

@@ -11,11 +11,12 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_process_init, worker_ready
 
 from haina.core.database import Database
 from haina.core.events.dispatcher import run_deliveries, run_delivery
 from haina.core.events.registry import discover_handlers
+from haina.core.heap import freeze_startup_objects
 from haina.core.settings import Settings, get_settings
 
 EVENTS_QUEUE = "haina.events"
@@ -65,6 +66,13 @@ def _configure(sender: Celery, **_: Any) -> None:
 def _load_handlers(**_: Any) -> None:
     # In the main worker process, before the pool forks, so every child has the handlers.
     discover_handlers()
+
+
+@worker_ready.connect
+@worker_process_init.connect
+def _freeze_startup_objects(**_: Any) -> None:
+    # A solo worker runs its tasks in the main process (ready), prefork in its children (init).
+    freeze_startup_objects()
 
 
 _database: tuple[int, Database] | None = None

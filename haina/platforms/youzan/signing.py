@@ -18,9 +18,10 @@ import binascii
 import hashlib
 import hmac
 import re
-import urllib.parse
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
+
+from haina.platforms.reading import url_decoded
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers import Cipher, modes
@@ -73,7 +74,7 @@ def verify_push_sign(message: Mapping[str, object], client_secret: str) -> bool:
     # decoding a large URL-encoded msg costs more than the rest of the check.
     if hmac.compare_digest(given.encode("utf-8"), push_sign(client_id, msg, client_secret).encode()):
         return True
-    decoded = push_sign(client_id, urllib.parse.unquote_plus(msg), client_secret)
+    decoded = push_sign(client_id, url_decoded(msg), client_secret)
     return hmac.compare_digest(given.encode("utf-8"), decoded.encode())
 
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
 from haina.platforms.base import Credentials, PushItem, WebhookAnswer, WebhookRejected
 from haina.platforms.canonical import CanonicalRecord
-from haina.platforms.reading import RecordError, mapping, text
+from haina.platforms.reading import RecordError, mapping, text, url_decoded
 from haina.platforms.youzan import signing
 from haina.platforms.youzan.mapping import Decrypt, map_refund, map_trade, without_ciphertext
 
@@ -114,7 +113,7 @@ def message(envelope: Mapping[str, Any]) -> Any:
         return raw
     if not isinstance(raw, str) or not raw:
         raise RecordError("the push has no msg")
-    for candidate in (raw, urllib.parse.unquote_plus(raw)):
+    for candidate in (raw, url_decoded(raw)):
         try:
             return json.loads(candidate)
         except (ValueError, RecursionError):
