@@ -18,6 +18,8 @@ Figures:
 * tags.batch_<size>_new_rule_seconds — then one rule created (NEW_RULE: bought in the last year,
   about half of the customers) and its batch run as the console starts it (`request_batch`,
   `run_batch`): every customer looked at, every carrier written with its history and event.
+* tags.delete_<size>_seconds — then that tag deleted as the console does (`service.delete_tag`):
+  every carrier loses it, with its history line and tag.removed events.
 * Baseline, same run: 20 bare `SELECT customer_id, count(*) FROM order_owners JOIN orders …
   GROUP BY customer_id` over the same orders (one aggregate scan per rule, nothing written), and
   the ratio of the daily run to it.
@@ -200,8 +202,10 @@ def main() -> None:
     customers, size = size_of(args)
 
     from haina.core import clock
+    from haina.core.auth.actor import Actor
     from haina.core.tenancy.service import get_or_create_tenant
     from haina.tags import evaluation
+    from haina.tags import service as tags_service
     from haina.tags.models import Tag, TagGroup, TagKind
 
     clock.freeze(NOW)
@@ -250,6 +254,11 @@ def main() -> None:
             started = time.perf_counter()
             new_rule = evaluation.run_batch(database, tenant_id, requested, chunk_size=args.chunk_size)
             new_rule_seconds = time.perf_counter() - started
+            owner = Actor("bench", tenant_id, "bench", "压测店主", "owner")
+            started = time.perf_counter()
+            with database.unit_of_work() as session:
+                tags_service.delete_tag(session, owner, tag.id)
+            delete_seconds = time.perf_counter() - started
             base_seconds = baseline(url, tenant_id)
 
         failed = [run for run in [*first, *daily, new_rule] if run is None or run.status != "done"]
@@ -265,6 +274,7 @@ def main() -> None:
         print(f"figure: tags.batch_{size}_seconds {daily_seconds:.2f} s")
         print(f"figure: tags.batch_{size}_first_seconds {first_seconds:.2f} s")
         print(f"figure: tags.batch_{size}_new_rule_seconds {new_rule_seconds:.2f} s")
+        print(f"figure: tags.delete_{size}_seconds {delete_seconds:.2f} s   (the new rule's tag deleted)")
         print(f"figure: tags.batch_{size}_baseline_seconds {base_seconds:.2f} s")
         print(f"figure: tags.batch_{size}_ratio_to_baseline {daily_seconds / base_seconds:.2f} x")
         sys.stdout.flush()

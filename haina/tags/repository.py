@@ -118,13 +118,6 @@ class CarrierRepository(TenantRepository[CustomerTag]):
         )
         return list(self.session.scalars(page)), total
 
-    def all_customer_ids(self, tag_id: str) -> list[str]:
-        return list(
-            self.session.scalars(
-                self.scoped(select(CustomerTag.customer_id)).where(CustomerTag.tag_id == tag_id)
-            )
-        )
-
 
 class TagChangeRepository(TenantRepository[TagChange]):
     model = TagChange

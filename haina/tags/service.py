@@ -425,15 +425,9 @@ def _delete_tag(session: Session, actor: Actor, tag: Tag, *, announce: bool = Tr
             code="tag_in_use",
             used_by=used_by,
         )
-    carriers = CarrierRepository(session, actor.tenant_id).all_customer_ids(tag.id)
     reason = f"{_who(actor)}（删除标签）"
-    changes.apply(
-        session,
-        actor.tenant_id,
-        remove=[
-            changes.Change(customer_id, tag.id, tag.name, TagSource.MANUAL, reason)
-            for customer_id in carriers
-        ],
+    carriers = changes.remove_from_every_carrier(
+        session, actor.tenant_id, changes.Change("", tag.id, tag.name, TagSource.MANUAL, reason)
     )
     tag.is_deleted = True
     tag.name = f"{tag.name[:20]}~{tag.id[:8]}"
@@ -448,7 +442,7 @@ def _delete_tag(session: Session, actor: Actor, tag: Tag, *, announce: bool = Tr
         actor=actor,
         target_type="tag",
         target_id=tag.id,
-        detail={"carriers": len(carriers)},
+        detail={"carriers": carriers},
     )
 
 
