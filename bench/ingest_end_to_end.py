@@ -32,7 +32,7 @@ pushes carry the whole trade, so each one yields an order with its lines).
    answer (so a client that falls behind counts, no coordinated omission); the server-side
    send→answer time is printed too. Client, server and worker share this machine's cores.
    Measured once the workers answer a Celery ping and after a warm-up of 200 pushes at 200/s to
-   a fourth tenant (until 2026-11-25 the load started while the workers were still importing,
+   a tenant of its own (until 2026-11-25 the load started while the workers were still importing,
    and the server's first pushes paid for its cold caches).
 
 4. sidebar.order_visible_p50_ms / p99_ms — on the same server, 2,000 more pushes (400 with
