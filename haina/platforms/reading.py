@@ -27,6 +27,11 @@ SHANGHAI_TEXT_FORMAT = "%Y-%m-%d %H:%M:%S"
 EARLIEST_SECONDS, LATEST_SECONDS = 946_684_800, 4_102_444_800
 # Larger amounts are not an order's (10 billion yuan); they would overflow storage too.
 LARGEST_FEN = 10**12
+_FULL_SHANGHAI_TEXT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", re.ASCII)
+# Quoted-printable ("=XX") is URL escaping ("%XX") with another mark, and binascii decodes it in
+# C. It reads "=" before a line end or at the very end as a soft line break and keeps a broken
+# escape's "=", so a text with a line end, an "=" or a "%" that starts no escape takes urllib's way.
+_NOT_FOR_QUOTED_PRINTABLE = re.compile(r"[=\r\n]|%(?![0-9A-Fa-f]{2})")
 
 
 class RecordError(ValueError):
@@ -116,13 +121,6 @@ def shanghai_time(record: Mapping[str, Any], name: str, *, required: bool = Fals
     except ValueError:
         raise RecordError(f"{name} is not a 'yyyy-MM-dd HH:mm:ss' time: {value!r}")
     return local.replace(tzinfo=clock.SHANGHAI).astimezone(UTC)
-
-
-_FULL_SHANGHAI_TEXT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", re.ASCII)
-# Quoted-printable ("=XX") is URL escaping ("%XX") with another mark, and binascii decodes it in
-# C. It reads "=" before a line end or at the very end as a soft line break and keeps a broken
-# escape's "=", so a text with a line end, an "=" or a "%" that starts no escape takes urllib's way.
-_NOT_FOR_QUOTED_PRINTABLE = re.compile(r"[=\r\n]|%(?![0-9A-Fa-f]{2})")
 
 
 def url_decoded(value: str) -> str:

@@ -156,12 +156,12 @@ def remove_from_every_carrier(
     8.0 s through Python and takes 1.5 s so. Fewer carriers take `apply`, an event each."""
     at = at or clock.now()
     carried = (CustomerTag.tenant_id == tenant_id, CustomerTag.tag_id == template.tag_id)
-    if session.get_bind().dialect.name == "postgresql":
-        count = session.scalar(select(func.count()).select_from(CustomerTag).where(*carried)) or 0
-        if count > BULK_PART:
-            removing = delete(CustomerTag).where(*carried).returning(CustomerTag.customer_id)
-            return record_written(session, tenant_id, removing, template, at, removed=True)
-    customer_ids = session.scalars(select(CustomerTag.customer_id).where(*carried)).all()
+    carriers = select(CustomerTag.customer_id).where(*carried)
+    set_based = session.get_bind().dialect.name == "postgresql"
+    customer_ids = session.scalars(carriers.limit(BULK_PART + 1) if set_based else carriers).all()
+    if set_based and len(customer_ids) > BULK_PART:
+        removing = delete(CustomerTag).where(*carried).returning(CustomerTag.customer_id)
+        return record_written(session, tenant_id, removing, template, at, removed=True)
     wanted = [replace(template, customer_id=customer_id) for customer_id in customer_ids]
     return len(apply(session, tenant_id, remove=wanted, at=at).removed)
 

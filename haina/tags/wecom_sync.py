@@ -3,7 +3,7 @@
 Out (Haina → WeCom), from outbox events, after the change commits:
 
 * `tag.added` / `tag.removed` (changes.py, payload {customer_id, tag_id, tag_name, source,
-  reason}, or customer_ids for a rule batch's part): every active WeCom follow relation of each
+  reason}, or customer_ids when many changed at once): every active WeCom follow relation of each
   customer named gets the tag marked or unmarked with `mark_tag`. What is pushed is the
   customer's *current* state of each named tag, not the event's direction, so deliveries may
   run in any order and twice. A batch merges everything due into one mark_tag call per
