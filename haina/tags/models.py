@@ -80,13 +80,14 @@ class Tag(Base):
     created_by: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    customer_count: Mapped[int] = mapped_column(default=0)
 
 
 class CustomerTag(Base):
     __tablename__ = "customer_tags"
     __table_args__ = (
-        PrimaryKeyConstraint("tenant_id", "customer_id", "tag_id"),
+        # On PostgreSQL the key's index carries `source` too: a batch chunk reads every
+        # carrier's tag and source in customer order from the index alone (evaluation.py).
+        PrimaryKeyConstraint("tenant_id", "customer_id", "tag_id", postgresql_include=["source"]),
         # With customer_id: a batch chunk reads one tag's carriers in an id range (evaluation.py).
         Index("ix_customer_tags_tenant_id_tag_id_customer_id", "tenant_id", "tag_id", "customer_id"),
     )

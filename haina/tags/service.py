@@ -301,7 +301,6 @@ def create_tag(session: Session, actor: Actor, data: TagInput) -> Tag:
                 created_by=_who(actor),
                 created_at=now,
                 updated_at=now,
-                customer_count=0,
             )
         )
     session.flush()
@@ -432,7 +431,6 @@ def _delete_tag(session: Session, actor: Actor, tag: Tag, *, announce: bool = Tr
     tag.is_deleted = True
     tag.name = f"{tag.name[:20]}~{tag.id[:8]}"
     tag.updated_at = clock.now()
-    tag.customer_count = 0
     session.flush()
     if announce:
         emit(session, actor.tenant_id, TAG_DELETED, {"tag_id": tag.id})

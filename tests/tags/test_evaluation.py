@@ -263,3 +263,21 @@ def test_event_path_and_batch_agree_on_a_sandbox_merchant(
     with database.unit_of_work() as session:
         by_batch = {name: b.carriers(session, tenant.id, tag) for name, tag in tags.items()}
     assert by_batch == by_events
+
+
+def test_chunk_bounds_cut_the_customers_into_ranges_of_the_size(database: Database) -> None:
+    """Every customer in exactly one range, `size` per range but the last; the first range
+    starts at "" and the last is open (customers created during a walk fall in some range)."""
+    with database.unit_of_work() as session:
+        people = sorted(b.customer(session, TENANT) for _ in range(23))
+        b.customer(session, "another tenant")
+    ranges = evaluation.chunk_bounds(database, TENANT, 5)
+    assert ranges[0].low == "" and ranges[-1].high is None
+    assert [low.high for low in ranges[:-1]] == [high.low for high in ranges[1:]]
+    counts = [
+        sum(1 for person in people if person >= scope.low and (scope.high is None or person < scope.high))
+        for scope in ranges
+    ]
+    assert counts == [5, 5, 5, 5, 3]
+    assert evaluation.chunk_bounds(database, TENANT, 23) == [evaluation.conditions.Range("", None)]
+    assert len(evaluation.chunk_bounds(database, TENANT, 100)) == 1
