@@ -89,10 +89,11 @@ MAX_LIST = 200  # values in one in / not_in list
 MAX_TEXT = 64
 MAX_DAYS = 3650
 MAX_NUMBER = 10**12
-# The batch's "latest order" key: a fixed-width UTC stamp to the microsecond, then the order id
-# (32 hex digits), then the value, which starts at this 1-based position.
-LATEST_STAMP = "YYYYMMDDHH24MISSUS"
-LATEST_VALUE_AT = 20 + 32 + 1
+# The batch's "latest order" key: paid_at as microseconds since 1970 plus LATEST_OFFSET (17
+# digits for any time from 1653 to 4823, so it sorts as text), then the order id (32 hex
+# digits), then the value, which starts at this 1-based position.
+LATEST_OFFSET = 2 * 10**16
+LATEST_VALUE_AT = 17 + 32 + 1
 
 PAID_STATUSES = (
     OrderStatus.PAID.value,
@@ -986,11 +987,16 @@ class _Compiler:
 
         def latest() -> Any:
             # The value of the latest paid order (greatest paid_at, then id — as the event
-            # path's row_number), as a plain max() over "paid_at (20 digits) || id (32 hex) ||
+            # path's row_number), as a plain max() over "paid_at (17 digits) || id (32 hex) ||
             # value" in byte order: an ordered array_agg sorts every customer's orders apart,
             # which took a sixth of the batch at 1M customers.
+            # date_part's double is exact to the microsecond until about 2100 (its rounding
+            # errors add up to under 0.5 µs) and the conversion is monotonic, so the order of
+            # paid_at is kept; to_char(…, 'YYYYMMDDHH24MISSUS') took 0.3 s more per key and
+            # 500k-customer chunk.
+            micros = cast(func.date_part("epoch", Order.paid_at) * 1_000_000, BigInteger)
             key = (
-                func.to_char(func.timezone("UTC", Order.paid_at), LATEST_STAMP)
+                cast(micros + LATEST_OFFSET, Text)
                 .concat(Order.id)
                 .concat(column)
                 .collate("C")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from haina.core import clock
@@ -396,3 +396,30 @@ def test_a_single_rule_batch_reports_progress_chunk_by_chunk(
     )
     if seen:
         assert seen == [0, 10, 20, 30]
+
+
+def test_the_latest_key_counts_every_microsecond_until_2100(database: Database) -> None:
+    """The latest-order key reads paid_at through date_part's double: on this PostgreSQL, for
+    times from 1990 to 2100, it is the exact microsecond count, so two orders a microsecond apart
+    never tie or swap."""
+    with database.unit_of_work() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            pytest.skip("the key is the PostgreSQL batch path's")
+        rng = random.Random(11)
+        start = datetime(1990, 1, 1, tzinfo=UTC)
+        span = int((datetime(2100, 1, 1, tzinfo=UTC) - start).total_seconds() * 1_000_000)
+        moments = [start + timedelta(microseconds=rng.randrange(span)) for _ in range(20_000)]
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        exact = [
+            ((moment - epoch).days * 86_400 + (moment - epoch).seconds) * 1_000_000
+            + (moment - epoch).microseconds
+            for moment in moments
+        ]
+        rows = session.execute(
+            text(
+                "SELECT CAST(date_part('epoch', CAST(m AS timestamptz)) * 1000000 AS BIGINT)"
+                " FROM unnest(CAST(:moments AS text[])) WITH ORDINALITY AS t(m, n) ORDER BY n"
+            ),
+            {"moments": [moment.isoformat() for moment in moments]},
+        ).scalars()
+        assert list(rows) == exact
