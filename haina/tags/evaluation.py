@@ -333,13 +333,7 @@ def _run_chunk(
     end) and the new heartbeat. Raises _TakenOver if another worker took the run."""
     tag_id, tag_name, reason = tag
     with database.unit_of_work() as session:
-        high = session.scalar(
-            select(Customer.id)
-            .where(Customer.tenant_id == tenant_id, Customer.id >= low)
-            .order_by(Customer.id)
-            .offset(size)
-            .limit(1)
-        )
+        high = _next_low(session, tenant_id, low, size)
         scope = conditions.Range(low, high)
         if dialect == "postgresql":
             # The rule's IN sets of one chunk are hashed once each (conditions.member):
@@ -643,21 +637,23 @@ def chunk_bounds(database: Database, tenant_id: str, size: int) -> list[conditio
     walk reads every id once (at 1M: 0.1 s, where numbering them all with row_number() took 0.4 s)."""
     lows: list[str] = []
     with database.unit_of_work() as session:
-        low = ""
-        while True:
-            found = session.scalar(
-                select(Customer.id)
-                .where(Customer.tenant_id == tenant_id, Customer.id >= low)
-                .order_by(Customer.id)
-                .offset(size)
-                .limit(1)
-            )
-            if found is None:
-                break
-            lows.append(found)
-            low = found
+        low: str | None = _next_low(session, tenant_id, "", size)
+        while low is not None:
+            lows.append(low)
+            low = _next_low(session, tenant_id, low, size)
     edges: list[str | None] = ["", *lows, None]
     return [conditions.Range(str(low), high) for low, high in zip(edges, edges[1:], strict=False)]
+
+
+def _next_low(session: Session, tenant_id: str, low: str, size: int) -> str | None:
+    """The id `size` customers after `low` (where the next chunk starts), None past the last."""
+    return session.scalar(
+        select(Customer.id)
+        .where(Customer.tenant_id == tenant_id, Customer.id >= low)
+        .order_by(Customer.id)
+        .offset(size)
+        .limit(1)
+    )
 
 
 def batch_workers() -> int:
