@@ -93,6 +93,7 @@ RAW_BATCH = 1_000
 BROKER_URL = os.environ.get("HAINA_BENCH_BROKER_URL", "redis://127.0.0.1:6379/12")
 WORKER_NICE: list[str] = []  # set from --worker-nice
 RECORDS_NICE: list[str] = []  # set from --records-nice
+SERVER_ENV: dict[str, str] = {}  # set from --server-env
 INTAKE_THREADS = 32  # like the server's request thread pool (40)
 DISPATCH_DEADLINE_S = 600.0
 SERVER_START_TIMEOUT_S = 60.0
@@ -336,6 +337,7 @@ def server_environment(url: str, var_dir: Path, topology: str) -> dict[str, str]
     )
     if topology == "celery":
         environment.update({"HAINA_TASK_MODE": "celery", "HAINA_CELERY_BROKER_URL": BROKER_URL})
+    environment.update(SERVER_ENV)
     return environment
 
 
@@ -695,7 +697,19 @@ def main() -> None:
         default="celery",
         help="server + one Celery worker process (production; default) or the embedded event threads",
     )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="HAINA_NAME=VALUE",
+        help="a setting for the server and the workers (repeatable), e.g. HAINA_EVENT_TASKS_IN_FLIGHT=2",
+    )
     args = parser.parse_args()
+    for pair in args.server_env:
+        name, _, value = pair.partition("=")
+        if not name.startswith("HAINA_") or not _:
+            parser.error(f"--server-env takes HAINA_NAME=VALUE, not {pair!r}")
+        SERVER_ENV[name] = value
     RECORDS_POOL[1:] = [args.records_pool]
     WORKER_NICE[:] = ["--nice", str(args.worker_nice)] if args.worker_nice else []
     RECORDS_NICE[:] = ["--nice", str(args.records_nice)] if args.records_nice else []
