@@ -90,7 +90,7 @@ MAX_TEXT = 64
 MAX_DAYS = 3650
 MAX_NUMBER = 10**12
 # The batch's "latest order" key: paid_at as microseconds since 1970 plus LATEST_OFFSET (17
-# digits for any time from 1653 to 4823, so it sorts as text), then the order id (32 hex
+# digits for any time from 1653 to 4505, so it sorts as text), then the order id (32 hex
 # digits), then the value, which starts at this 1-based position.
 LATEST_OFFSET = 2 * 10**16
 LATEST_VALUE_AT = 17 + 32 + 1
