@@ -706,8 +706,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     for pair in args.server_env:
-        name, _, value = pair.partition("=")
-        if not name.startswith("HAINA_") or not _:
+        name, equals, value = pair.partition("=")
+        if not name.startswith("HAINA_") or not equals:
             parser.error(f"--server-env takes HAINA_NAME=VALUE, not {pair!r}")
         SERVER_ENV[name] = value
     RECORDS_POOL[1:] = [args.records_pool]

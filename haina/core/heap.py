@@ -3,8 +3,8 @@
 CPython's collector now and then walks every tracked object of its oldest generation. In a
 server or worker that has imported the web framework, SQLAlchemy's models and every module's
 handlers, that is hundreds of thousands of objects: a full pass was measured at 115–190 ms in
-the server under 1,000 pushes/s, and every push arriving meanwhile waited for it. Almost all of those objects live as long as the process:
-modules, classes, functions, the app's routes. `freeze_startup_objects`, called once a process
+the server under 1,000 pushes/s, and every push arriving meanwhile waited for it. Almost all
+of those objects live as long as the process: modules, classes, functions, the app's routes. `freeze_startup_objects`, called once a process
 has started, moves them into the collector's permanent generation, which it never walks, so
 later full passes only look at what was made since (measured: 12–36 ms).
 
